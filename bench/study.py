@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import os
-import random
 import statistics
 import sys
 import time
@@ -51,7 +50,14 @@ from grouping import (  # noqa: E402
     higher_order_approximation,
     read_loss_table,
 )
-from grouping.affinity import gap_percent, pairwise_affinity  # noqa: E402
+from grouping.affinity import pairwise_affinity  # noqa: E402
+from grouping.evaluation import (  # noqa: E402
+    gap_percent,
+    mean_gap,
+    random_grouping_totals,
+    served_total,
+    serving,
+)
 
 log = logging.getLogger("study")
 SHARED = Path(os.environ.get("TASKGROUP_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -59,6 +65,8 @@ OUT_DIR = ROOT / "docs" / "study"
 IMAGES = ROOT / "docs" / "images"
 DEFAULT_DB = Path.home() / ".cache" / "taskgrouping" / "study.db"
 RANDOM_DRAWS = 200
+ORACLE = "test oracle"
+RANDOM = "random grouping (mean)"
 
 
 # ----------------------------------------------------------------------------------------- scoring helpers
@@ -86,44 +94,36 @@ def _cheapest(table: LossTable) -> float:
 
 def fixed_total(networks: list[Candidate], scoring: LossTable, selection: LossTable) -> float | None:
     """Total scoring loss of a fixed set of networks, each task served by its best on ``selection``."""
-    if any(c not in scoring or c not in selection for c in networks):
-        return None
-    total = 0.0
-    for task in scoring.tasks:
-        owners = [c for c in networks if task in c.tasks]
-        best = min(owners, key=lambda c: selection.loss(c, task))
-        total += scoring.loss(best, task)
-    return total
+    return served_total(serving(networks, selection), scoring)
 
 
-def random_partition_total(
-    tasks: tuple[str, ...], groups: int, scoring: LossTable, selection: LossTable, rng: random.Random
-) -> float | None:
-    """Score of a random partition of the tasks into ``groups`` full-size networks (cost = ``groups``)."""
-    order = list(tasks)
-    rng.shuffle(order)
-    # every group gets one task, the rest go to uniformly random groups
-    buckets: list[list[str]] = [[t] for t in order[:groups]]
-    for t in order[groups:]:
-        buckets[rng.randrange(groups)].append(t)
-    networks = [selection.candidate(b, 1.0) for b in buckets]
-    return fixed_total(networks, scoring, selection)
+def baselines(selection: LossTable, scoring: LossTable) -> list[dict[str, Any]]:
+    """The paper's fixed baselines: one all-task network, independent full-size and half-size singles."""
+    tasks = selection.tasks
+    fixed = {
+        "all-task network": [selection.candidate(tasks, 1.0)],
+        "independent singles": [selection.candidate([t], 1.0) for t in tasks],
+        "independent singles @0.5": [selection.candidate([t], 0.5) for t in tasks],
+    }
+    return [
+        {
+            "name": name,
+            "cost": float(sum(c.cost for c in nets)),
+            "scoring_total": fixed_total(nets, scoring, selection),
+        }
+        for name, nets in fixed.items()
+    ]
 
 
 def random_baseline(
     scoring: LossTable, selection: LossTable, budgets: list[float], draws: int = RANDOM_DRAWS, seed: int = 0
 ) -> list[dict[str, Any]]:
     """Mean (and min/max) score of random partitions into floor(budget) full-size networks, per budget."""
-    rng = random.Random(seed)
     out = []
     n = len(scoring.tasks)
     for budget in budgets:
         groups = min(n, math.floor(budget + 1e-9))
-        totals = [
-            t
-            for _ in range(draws)
-            if (t := random_partition_total(scoring.tasks, groups, scoring, selection, rng)) is not None
-        ]
+        totals = random_grouping_totals(selection, scoring, groups, draws, seed=seed)
         if totals:
             out.append(
                 {
@@ -141,13 +141,6 @@ def random_baseline(
 def gaps(curve: list[dict[str, Any]], optimal: list[dict[str, Any]]) -> dict[float, float | None]:
     best = {r["budget"]: r["scoring_total"] for r in optimal}
     return {r["budget"]: gap_percent(r["scoring_total"], best.get(r["budget"])) for r in curve}
-
-
-def mean_gap(values: dict[float, float | None], skip_first: bool = False) -> float | None:
-    items = sorted((b, g) for b, g in values.items() if g is not None)
-    if skip_first:
-        items = items[1:]
-    return statistics.fmean(g for _, g in items) if items else None
 
 
 def fmt(value: float | None, spec: str = ".5f") -> str:
@@ -217,22 +210,7 @@ def part_standley(args: argparse.Namespace) -> dict[str, Any]:
             for g in paper_esa.curve
         ]
         setting_gaps = {m: gaps(c, curves["optimal"]) for m, c in curves.items() if m != "optimal"}
-        singles = [selection.candidate([t], 1.0) for t in selection.tasks]
-        halves = [selection.candidate([t], 0.5) for t in selection.tasks]
-        allnet = [selection.candidate(selection.tasks, 1.0)]
-        baselines = [
-            {"name": "all-task network", "cost": 1.0, "scoring_total": fixed_total(allnet, test, selection)},
-            {
-                "name": "independent singles",
-                "cost": float(len(singles)),
-                "scoring_total": fixed_total(singles, test, selection),
-            },
-            {
-                "name": "independent singles @0.5",
-                "cost": 0.5 * len(halves),
-                "scoring_total": fixed_total(halves, test, selection),
-            },
-        ]
+        setting_baselines = baselines(selection, test)
         n = len(selection.tasks)
         networks_total = len(selection)
         hoa_networks = n + n + n * (n - 1) // 2
@@ -245,7 +223,7 @@ def part_standley(args: argparse.Namespace) -> dict[str, Any]:
             "mean_gap_percent_budgets_above_1": {
                 m: mean_gap(v, skip_first=True) for m, v in setting_gaps.items()
             },
-            "baselines": baselines,
+            "baselines": setting_baselines,
             "affinity": pairwise_affinity(test).as_dict(),
             "compute_fraction_networks": {"hoa": hoa_networks / networks_total, "esa_nominal": 0.2},
         }
@@ -328,9 +306,17 @@ def _sarcos() -> TrainedPart:
     )
 
 
+# 15 epochs, not the trainer's default 20: three exhaustive seeds (108 trainings) plus ESA must fit the
+# part's 60-minute budget on 2 cores (20 epochs project to ~68 min); docs/study.md gives what this costs.
+TASKONOMY_EPOCHS = 15
+
+
 def _taskonomy(tasks: list[str], seeds: int) -> Callable[[], TrainedPart]:
     return lambda: TrainedPart(
-        dataset={"name": "taskonomy-mini", "params": {}}, tasks=tasks, training={"epochs": 20}, seeds=seeds
+        dataset={"name": "taskonomy-mini", "params": {}},
+        tasks=tasks,
+        training={"epochs": TASKONOMY_EPOCHS},
+        seeds=seeds,
     )
 
 
@@ -343,6 +329,7 @@ TRAINED_PARTS: dict[str, Callable[[], TrainedPart]] = {
 
 def _run(store: Any, job_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Run (or resume, or read back) the job ``job_id``; returns its result."""
+    from search import ray_runner
     from search.job import run_job, submit_job
     from search.store import JobState
 
@@ -353,13 +340,19 @@ def _run(store: Any, job_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     if job.state is not JobState.SUCCEEDED:
         if job.state in (JobState.FAILED, JobState.CANCELLED):
             store.update_job(job_id, state=JobState.QUEUED)
+        ray_runner.ensure_ray(num_cpus=2)  # a local Ray of 2 CPUs, started only when something must train
         started = time.monotonic()
         log.info("running %s (%s)", job_id, job.plan)
         job = run_job(store, job_id)
         log.info("%s: %s in %.0f s", job_id, job.state.value, time.monotonic() - started)
     if job.state is not JobState.SUCCEEDED or job.result is None:
         raise SystemExit(f"job {job_id} ended {job.state.value}: {job.error}")
-    return dict(job.result)
+    result = dict(job.result)
+    # the job's wall time from the store (first start to finish), so a rerun that only reads the job back
+    # still reports what running it cost
+    if job.started_at is not None and job.finished_at is not None:
+        result["job_wall_seconds"] = round((job.finished_at - job.started_at).total_seconds(), 1)
+    return result
 
 
 def _tables(result: dict[str, Any]) -> tuple[LossTable, LossTable | None]:
@@ -375,7 +368,6 @@ def _compute(result: dict[str, Any]) -> dict[str, Any]:
 
 def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Exhaustive (per seed and mean), ESA at each fidelity, HOA; scored on the exhaustive test losses."""
-    from search import ray_runner
     from search.store import open_store
 
     part = TRAINED_PARTS[name]()
@@ -384,7 +376,6 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if db.startswith("sqlite:///"):
         Path(db.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     store = open_store(db)
-    ray_runner.ensure_ray(num_cpus=2)
     base = {
         "dataset": part.dataset,
         "tasks": part.tasks,
@@ -421,30 +412,16 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     for method in ["hoa", *(f"esa {f:g}" for f in part.esa_fidelities)]:
         method_sel, _ = _tables(results[method])
         methods[method] = score_curve(method_sel, truth_test, budgets)
+    # not a method: the grouping chosen on the test losses themselves, the best any choice could score. Its
+    # (negative) gap to the optimal is how much the validation split's noise costs the honest choice.
+    methods[ORACLE] = score_curve(truth_test, truth_test, budgets)
     exhaustive_seconds = _compute(results["exhaustive seed 0"])["wall_seconds"]
     compute = {m: _compute(r) for m, r in results.items()}
+    job_seconds = {m: r.get("job_wall_seconds") for m, r in results.items()}
     for entry in compute.values():
         entry["fraction_of_exhaustive"] = round(entry["wall_seconds"] / exhaustive_seconds, 4)
 
-    singles = [truth_sel.candidate([t], 1.0) for t in part.tasks]
-    halves = [truth_sel.candidate([t], 0.5) for t in part.tasks]
-    baselines = [
-        {
-            "name": "all-task network",
-            "cost": 1.0,
-            "scoring_total": fixed_total([truth_sel.candidate(part.tasks, 1.0)], truth_test, truth_sel),
-        },
-        {
-            "name": "independent singles",
-            "cost": float(n),
-            "scoring_total": fixed_total(singles, truth_test, truth_sel),
-        },
-        {
-            "name": "independent singles @0.5",
-            "cost": 0.5 * n,
-            "scoring_total": fixed_total(halves, truth_test, truth_sel),
-        },
-    ]
+    part_baselines = baselines(truth_sel, truth_test)
     random_groupings = random_baseline(truth_test, truth_sel, budgets)
 
     seed_spread = None
@@ -474,7 +451,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         )
     print(
         "baselines: "
-        + ", ".join(f"{b['name']} {fmt(b['scoring_total'])} ({b['cost']:g} SNT)" for b in baselines)
+        + ", ".join(f"{b['name']} {fmt(b['scoring_total'])} ({b['cost']:g} SNT)" for b in part_baselines)
     )
     affinity = pairwise_affinity(truth_test)
     return {
@@ -486,20 +463,38 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "gaps_percent": {m: {str(b): g for b, g in v.items()} for m, v in method_gaps.items()},
         "mean_gap_percent": {m: mean_gap(v) for m, v in method_gaps.items()},
         "compute": compute,
-        "baselines": baselines,
+        "job_wall_seconds": job_seconds,
+        # what the part costs on this machine: every job's wall time (jobs that share a result count once)
+        "part_wall_seconds": round(
+            math.fsum({id(r): r.get("job_wall_seconds") or 0.0 for r in results.values()}.values()), 1
+        ),
+        "baselines": part_baselines,
         "random_groupings": random_groupings,
         "seed_spread": seed_spread,
         "affinity": affinity.as_dict(),
-        "loss_tables": {m: r["loss_table"] for m, r in results.items()},
+        # with one seed "exhaustive" is seed 0's result: its table is stored once
+        "loss_tables": {m: r["loss_table"] for m, r in results.items() if m != "exhaustive" or seeds > 1},
         "trainings": {
             m: [
-                {k: t[k] for k in ("tasks", "capacity", "fidelity", "seed", "wall_seconds", "reused")}
+                {
+                    **{k: t[k] for k in ("tasks", "capacity", "fidelity", "seed", "reused")},
+                    "wall_seconds": None if t["wall_seconds"] is None else round(t["wall_seconds"], 3),
+                }
                 for t in r["provenance"]["trainings"]
             ]
             for m, r in results.items()
         },
-        "exhaustive_result": results["exhaustive"],
+        # the ground truth's result for the figures, without what "loss_tables" and "trainings" already hold
+        "exhaustive_result": {
+            k: v for k, v in results["exhaustive"].items() if k not in ("loss_table", "provenance")
+        },
     }
+
+
+def _ground_truth_result(data: dict[str, Any]) -> dict[str, Any]:
+    """The exhaustive result of a part's JSON, with its loss table put back (for the report figures)."""
+    tables = data["loss_tables"]
+    return {**data["exhaustive_result"], "loss_table": tables.get("exhaustive", tables["exhaustive seed 0"])}
 
 
 def figures_trained(data: dict[str, Any]) -> dict[str, bytes]:
@@ -510,7 +505,7 @@ def figures_trained(data: dict[str, Any]) -> dict[str, bytes]:
         for m, c in data["curves"].items()
     }
     if data.get("random_groupings"):
-        curves["random grouping (mean)"] = [(r["budget"], r["mean"]) for r in data["random_groupings"]]
+        curves[RANDOM] = [(r["budget"], r["mean"]) for r in data["random_groupings"]]
     spread = data.get("seed_spread") or {}
     band = (
         (
@@ -520,10 +515,14 @@ def figures_trained(data: dict[str, Any]) -> dict[str, bytes]:
         if spread
         else None
     )
-    exhaustive = data["exhaustive_result"]
+    exhaustive = _ground_truth_result(data)
     return {
         "curve": curve_figure(
-            curves, data["baselines"], title=f"{', '.join(data['tasks'])}: test loss per budget", band=band
+            curves,
+            data["baselines"],
+            title=f"{', '.join(data['tasks'])}: test loss per budget",
+            band=band,
+            references=(ORACLE, RANDOM),
         ),
         "affinity": affinity_figure(result_affinity(exhaustive)),
         "groupings": groupings_figure(exhaustive, title="Optimal groupings (exhaustive)"),
@@ -547,11 +546,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         started = time.monotonic()
         data = part_standley(args) if args.part == "standley" else part_trained(args.part, args)
-        data["part_seconds"] = round(time.monotonic() - started, 1)
+        data["script_seconds"] = round(time.monotonic() - started, 1)  # this run (a rerun only reads back)
         data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=1) + "\n")
-        print(f"\nwrote {out.relative_to(ROOT)} ({data['part_seconds']} s)")
+        print(f"\nwrote {out.relative_to(ROOT)} ({data['script_seconds']} s)")
     figures = figures_standley(data) if args.part == "standley" else figures_trained(data)
     IMAGES.mkdir(parents=True, exist_ok=True)
     for fig_name, png in figures.items():

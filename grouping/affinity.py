@@ -1,4 +1,4 @@
-"""Pairwise task affinity and method-vs-optimal comparison of budget curves (pure, no torch, no ray).
+"""Pairwise task affinity (pure, no torch, no ray).
 
 Affinity follows the pair table of Standley et al. (ICML 2020, section 4 / the "task affinity" table): for
 every pair ``{a, b}``, the relative gain of task ``a`` when trained together with ``b`` in one full-size
@@ -10,9 +10,6 @@ Positive = ``b`` helps ``a`` (lower loss together). The matrix is not symmetric:
 gets, ``gain[b, a]`` what ``b`` gets. Departure from the paper: the paper normalises by the single-task
 loss too but prints the table from its test losses only; here the table (selection or scoring) is a
 parameter, and a pair or single the table lacks gives NaN rather than an error.
-
-:func:`gap_percent` is the paper's figure-of-merit for an approximation: the relative excess, in percent, of
-a method's total test loss over the optimal grouping's at the same budget.
 """
 
 from __future__ import annotations
@@ -95,13 +92,4 @@ def pairwise_affinity(table: LossTable, capacity: float = FULL) -> AffinityTable
     return AffinityTable(tasks, gain)
 
 
-def gap_percent(method_total: float | None, optimal_total: float | None) -> float | None:
-    """``100 * (method - optimal) / optimal``; None if either total is missing."""
-    if method_total is None or optimal_total is None:
-        return None
-    if optimal_total == 0:
-        raise ValueError("optimal_total is 0: a relative gap needs a non-zero optimal total")
-    return 100.0 * (method_total - optimal_total) / abs(optimal_total)
-
-
-__all__ = ["AffinityTable", "gap_percent", "pairwise_affinity"]
+__all__ = ["AffinityTable", "pairwise_affinity"]

@@ -23,6 +23,7 @@ from grouping import (
     budget_curve,
     higher_order_approximation,
 )
+from grouping.evaluation import served_total, serving
 from grouping.objective import effective_weights
 from search.plan import Plan
 from search.spec import JobSpec
@@ -78,20 +79,16 @@ def _baseline(
     """A fixed set of networks the paper compares with, totalled like a grouping (None if not trained)."""
     if not networks or any(c not in selection or selection[c].predicted for c in networks):
         return None
-    tasks = selection.tasks
+    served = serving(networks, selection)
     weights = effective_weights(selection, spec.objective, spec.weights, "selection")
-    serving = {
-        t: min((c for c in networks if t in c.tasks), key=lambda c: selection.loss(c, t)) for t in tasks
-    }
-    selection_total = math.fsum(weights[t] * selection.loss(serving[t], t) for t in tasks)
     scoring_total = None
-    if scoring is not None and all(c in scoring for c in networks):
+    if scoring is not None:
         scoring_weights = effective_weights(scoring, spec.objective, spec.weights, "scoring")
-        scoring_total = math.fsum(scoring_weights[t] * scoring.loss(serving[t], t) for t in tasks)
+        scoring_total = served_total(served, scoring, scoring_weights)
     return {
         "name": name,
         "cost": float(sum(c.cost for c in networks)),
-        "selection_total": selection_total,
+        "selection_total": served_total(served, selection, weights),
         "scoring_total": scoring_total,
         "networks": [c.label() for c in networks],
     }

@@ -6,7 +6,9 @@
 * :func:`groupings_figure`: the chosen grouping per budget, networks as boxes; a task the network serves is
   a filled cell, a task it only trains (auxiliary) a hollow one.
 
-Every function returns PNG bytes (matplotlib's Agg backend; no display needed).
+Every function returns PNG bytes (matplotlib's Agg backend; no display needed). Figures are built with the
+object API (``matplotlib.figure.Figure``), not pyplot, because pyplot keeps global state that is not safe
+across the threads the HTTP service renders reports in.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from grouping.affinity import AffinityTable
@@ -32,7 +32,6 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 def _png(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -54,10 +53,14 @@ def curve_figure(
     title: str = "Total loss vs. inference budget",
     ylabel: str = "total test loss",
     band: tuple[str, Sequence[tuple[float, float, float]]] | None = None,
+    references: Sequence[str] = (),
 ) -> bytes:
     """Each curve as a line with markers; each baseline as a labelled point at its cost; ``band`` an optional
-    shaded ``(budget, low, high)`` range (e.g. the optimal curve's spread across seeds)."""
-    fig, ax = plt.subplots(figsize=(7.0, 4.2))
+    shaded ``(budget, low, high)`` range (e.g. the optimal curve's spread across seeds). Curves named in
+    ``references`` (yardsticks such as a test-set oracle or random groupings, not methods) are drawn as thin
+    dashed lines so the methods stand out."""
+    fig = Figure(figsize=(7.0, 4.2))
+    ax = fig.subplots()
     if band is not None and band[1]:
         xs, lows, highs = zip(*band[1], strict=True)
         ax.fill_between(xs, lows, highs, color="grey", alpha=0.25, linewidth=0, label=band[0])
@@ -65,7 +68,10 @@ def curve_figure(
         if not points:
             continue
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker=MARKERS[k % len(MARKERS)], linewidth=1.6, markersize=5, label=name)
+        if name in references:
+            ax.plot(xs, ys, linestyle="--", linewidth=1.0, color=f"C{k % 10}", label=name)
+        else:
+            ax.plot(xs, ys, marker=MARKERS[k % len(MARKERS)], linewidth=1.6, markersize=5, label=name)
     for k, base in enumerate(baselines):
         total = base.get("scoring_total")
         if total is None:
@@ -101,7 +107,8 @@ def affinity_figure(affinity: AffinityTable, title: str = "Pairwise task affinit
     limit = float(np.quantile(np.abs(finite), 0.9)) if finite.size else 1.0
     limit = limit or 1.0
     size = max(3.6, 0.75 * n + 1.8)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    fig = Figure(figsize=(size + 1.0, size))
+    ax = fig.subplots()
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-limit, vmax=limit)
     ax.set_xticks(range(n), affinity.tasks)
     ax.set_yticks(range(n), affinity.tasks)
@@ -132,8 +139,9 @@ def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks pe
     if not records:
         raise ValueError("curve: the result has no groupings to draw")
     width = max(sum(len(net["tasks"]) + 0.6 for net in r["networks"]) for r in records)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.42 * width + 3.5), 0.48 * len(records) + 1.2))
-    colours = {t: plt.get_cmap("tab10" if len(tasks) <= 10 else "tab20")(i) for i, t in enumerate(tasks)}
+    fig = Figure(figsize=(max(6.0, 0.42 * width + 3.5), 0.48 * len(records) + 1.2))
+    ax = fig.subplots()
+    colours = {t: colormaps["tab10" if len(tasks) <= 10 else "tab20"](i) for i, t in enumerate(tasks)}
     for row, record in enumerate(records):
         y = len(records) - 1 - row
         x = 0.0

@@ -136,3 +136,15 @@ def test_http_report_is_404_until_the_result_then_html_and_png(client: TestClien
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         assert png.content.startswith(PNG)
     assert client.get(f"/jobs/{job_id}/report", params={"figure": "pie", "format": "png"}).status_code == 422
+
+
+def test_figures_drawn_in_threads_equal_those_drawn_one_by_one() -> None:
+    """The service renders reports in a thread pool: concurrent drawing must not mix figures up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    result = planted_result()
+    alone = {name: render_figure(result, name) for name in FIGURES}
+    names = list(FIGURES) * 4
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        drawn = list(pool.map(lambda name: render_figure(result, name), names))
+    assert all(png == alone[name] for name, png in zip(names, drawn, strict=True))

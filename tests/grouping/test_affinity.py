@@ -1,4 +1,4 @@
-"""Pairwise affinity (Standley et al., ICML 2020, the task-affinity table) and the gap to optimal."""
+"""Pairwise affinity (Standley et al., ICML 2020, the task-affinity table)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from grouping import LossTable
-from grouping.affinity import gap_percent, pairwise_affinity
+from grouping.affinity import pairwise_affinity
 from grouping.candidates import Candidate
 
 
@@ -59,14 +59,6 @@ def test_half_size_singles_are_not_the_reference_and_bad_inputs_are_named() -> N
     zero = table({("a",): {"a": 0.0}, ("b",): {"b": 1.0}, ("a", "b"): {"a": 1, "b": 1}}, ("a", "b"))
     with pytest.raises(ValueError, match="task 'a'"):
         pairwise_affinity(zero)
-
-
-def test_gap_percent() -> None:
-    assert gap_percent(1.1, 1.0) == pytest.approx(10.0)
-    assert gap_percent(1.0, 1.0) == 0.0
-    assert gap_percent(None, 1.0) is None and gap_percent(1.0, None) is None
-    with pytest.raises(ValueError, match="optimal_total"):
-        gap_percent(1.0, 0.0)
 
 
 def test_paper_setting_1_affinity_matches_the_raw_file(shared_data: Path) -> None:

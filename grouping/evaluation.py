@@ -1,0 +1,113 @@
+"""Judging groupings against the ground truth (pure, no torch, no ray).
+
+The evaluation of Standley et al. (ICML 2020), section 5: a method (exhaustive, ESA, HOA, a baseline) picks
+networks on its own selection table; the picked networks are then totalled on the *exhaustive test* losses,
+each task served by the network the method itself would serve it with (its selection losses: the honest
+rule; the paper's released code serves by test losses instead, see ``serve_by`` in :mod:`grouping.solver`).
+The figure of merit is the gap to the optimal grouping in percent (:func:`gap_percent`).
+
+* :func:`serving` / :func:`served_total`: a fixed set of networks (a baseline such as the all-task network)
+  totalled like a grouping;
+* :func:`random_partition` / :func:`random_grouping_totals`: the paper's "random groupings of the same cost"
+  yardstick, as random partitions of the tasks into full-size networks;
+* :func:`gap_percent`, :func:`mean_gap`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+
+from grouping.candidates import FULL, Candidate
+from grouping.table import LossTable
+
+
+def serving(networks: Sequence[Candidate], selection: LossTable) -> dict[str, Candidate]:
+    """The network that serves each task: among ``networks`` that train it, the lowest selection loss.
+
+    ValueError if a network is not in ``selection`` or a task has no network.
+    """
+    missing = [c.label() for c in networks if c not in selection]
+    if missing:
+        raise ValueError(f"network(s) {', '.join(missing)} are not in the selection table")
+    out: dict[str, Candidate] = {}
+    for task in selection.tasks:
+        owners = [c for c in networks if task in c.tasks]
+        if not owners:
+            raise ValueError(f"task {task!r} is trained by none of the networks; add a network with it")
+        out[task] = min(owners, key=lambda c: selection.loss(c, task))
+    return out
+
+
+def served_total(
+    served: Mapping[str, Candidate], table: LossTable, weights: Mapping[str, float] | None = None
+) -> float | None:
+    """``sum_t weight[t] * table.loss(served[t], t)``; None if ``table`` lacks one of the networks."""
+    if any(c not in table for c in served.values()):
+        return None
+    return math.fsum((1.0 if weights is None else weights[t]) * table.loss(c, t) for t, c in served.items())
+
+
+def random_partition(tasks: Sequence[str], groups: int, rng: random.Random) -> list[tuple[str, ...]]:
+    """A random partition of ``tasks`` into ``groups`` non-empty groups: a random task seeds each group, the
+    others join uniformly random groups. ValueError unless ``1 <= groups <= len(tasks)``."""
+    if not 1 <= groups <= len(tasks):
+        raise ValueError(f"groups must be between 1 and {len(tasks)} (the number of tasks), got {groups}")
+    order = list(tasks)
+    rng.shuffle(order)
+    buckets: list[list[str]] = [[t] for t in order[:groups]]
+    for task in order[groups:]:
+        buckets[rng.randrange(groups)].append(task)
+    rank = {t: i for i, t in enumerate(tasks)}
+    return [tuple(sorted(b, key=rank.__getitem__)) for b in buckets]
+
+
+def random_grouping_totals(
+    selection: LossTable,
+    scoring: LossTable,
+    groups: int,
+    draws: int,
+    seed: int = 0,
+    capacity: float = FULL,
+) -> list[float]:
+    """Scoring totals of ``draws`` random partitions into ``groups`` networks at ``capacity`` (cost
+    ``groups * capacity``), each task served by its group; partitions with an untrained group are skipped."""
+    rng = random.Random(seed)
+    totals = []
+    for _ in range(draws):
+        networks = [Candidate(g, capacity) for g in random_partition(selection.tasks, groups, rng)]
+        if all(c in selection for c in networks):
+            total = served_total(serving(networks, selection), scoring)
+            if total is not None:
+                totals.append(total)
+    return totals
+
+
+def gap_percent(method_total: float | None, optimal_total: float | None) -> float | None:
+    """``100 * (method - optimal) / optimal``; None if either total is missing."""
+    if method_total is None or optimal_total is None:
+        return None
+    if optimal_total == 0:
+        raise ValueError("optimal_total is 0: a relative gap needs a non-zero optimal total")
+    return 100.0 * (method_total - optimal_total) / abs(optimal_total)
+
+
+def mean_gap(gaps: Mapping[float, float | None], skip_first: bool = False) -> float | None:
+    """Mean of the known gaps over budgets (``skip_first`` drops the smallest budget, where every method
+    picks the same all-task network); None if no gap is known."""
+    items = sorted((b, g) for b, g in gaps.items() if g is not None)
+    if skip_first:
+        items = items[1:]
+    return statistics.fmean(g for _, g in items) if items else None
+
+
+__all__ = [
+    "gap_percent",
+    "mean_gap",
+    "random_grouping_totals",
+    "random_partition",
+    "served_total",
+    "serving",
+]

@@ -1,0 +1,139 @@
+"""Judging groupings: serving a fixed set of networks, random partitions, the gap to optimal."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grouping import LossTable, budget_curve, read_loss_table
+from grouping.candidates import Candidate
+from grouping.evaluation import (
+    gap_percent,
+    mean_gap,
+    random_grouping_totals,
+    random_partition,
+    served_total,
+    serving,
+)
+from tests.grouping.conftest import random_table
+
+TASKS = ("a", "b", "c")
+
+
+def hand_table() -> LossTable:
+    return LossTable.from_losses(
+        TASKS,
+        {
+            Candidate(("a",)): {"a": 1.0},
+            Candidate(("b",)): {"b": 2.0},
+            Candidate(("c",)): {"c": 3.0},
+            Candidate(("a", "b")): {"a": 0.5, "b": 2.5},
+            Candidate(("a", "b", "c")): {"a": 0.8, "b": 1.5, "c": 3.5},
+        },
+    )
+
+
+def test_each_task_is_served_by_its_lowest_selection_loss_and_the_rest_are_auxiliary() -> None:
+    t = hand_table()
+    nets = [Candidate(("a", "b")), Candidate(("a", "b", "c"))]
+    served = serving(nets, t)
+    # a: 0.5 in ab beats 0.8 in abc; b: 1.5 in abc beats 2.5 in ab; c only in abc
+    assert served == {"a": nets[0], "b": nets[1], "c": nets[1]}
+    assert served_total(served, t) == pytest.approx(0.5 + 1.5 + 3.5)
+    assert served_total(served, t, {"a": 2.0, "b": 0.0, "c": 1.0}) == pytest.approx(1.0 + 3.5)
+
+
+def test_serving_follows_selection_even_where_the_scoring_table_disagrees() -> None:
+    selection = hand_table()
+    scoring = LossTable.from_losses(
+        TASKS,
+        {
+            Candidate(("a", "b")): {"a": 0.9, "b": 2.5},  # a is worse here than in abc on test ...
+            Candidate(("a", "b", "c")): {"a": 0.1, "b": 1.5, "c": 3.5},
+        },
+    )
+    served = serving([Candidate(("a", "b")), Candidate(("a", "b", "c"))], selection)
+    assert served_total(served, scoring) == pytest.approx(0.9 + 1.5 + 3.5)  # ... but selection chose ab
+    assert (
+        served_total(serving([Candidate(("a",)), Candidate(("b",)), Candidate(("c",))], selection), scoring)
+        is None
+    )
+
+
+def test_bad_network_sets_are_named() -> None:
+    t = hand_table()
+    with pytest.raises(ValueError, match="network.* bc are not in the selection table"):
+        serving([Candidate(("b", "c"))], t)
+    with pytest.raises(ValueError, match="task 'c'"):
+        serving([Candidate(("a", "b"))], t)
+
+
+def test_random_partitions_are_partitions_and_reach_every_partition() -> None:
+    tasks = ("a", "b", "c", "d")
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(600):
+        groups = random_partition(tasks, 2, rng)
+        assert len(groups) == 2 and all(groups)
+        assert sorted(t for g in groups for t in g) == list(tasks)
+        assert all(list(g) == sorted(g) for g in groups)  # in task order, so they match table candidates
+        seen.add(frozenset(groups))
+    assert len(seen) == 7  # Stirling number S(4, 2)
+    assert random_partition(tasks, 2, random.Random(5)) == random_partition(tasks, 2, random.Random(5))
+    assert sorted(random_partition(tasks, 4, rng)) == [("a",), ("b",), ("c",), ("d",)]
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        random_partition(tasks, 5, rng)
+
+
+def test_no_random_grouping_beats_the_optimal_grouping_of_its_cost() -> None:
+    """Scored on the table they are chosen on, random partitions into k networks can only tie or lose to
+    the exact solver's grouping at budget k (which may also use overlapping or half-size networks)."""
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        t = random_table(rng, 5)
+        optimal = {g.budget: g.selection_total for g in budget_curve(t, budgets=[1, 2, 3, 4, 5]).curve}
+        for k in range(1, 6):
+            totals = random_grouping_totals(t, t, k, draws=40, seed=k)
+            assert len(totals) == 40
+            assert min(totals) >= optimal[k] - 1e-9
+
+
+def test_random_groupings_skip_partitions_with_untrained_networks() -> None:
+    t = hand_table()  # of the 2-network partitions only {a,b} + {c} is trained
+    totals = random_grouping_totals(t, t, 2, draws=60, seed=1)
+    assert 0 < len(totals) < 60
+    assert totals == pytest.approx([0.5 + 2.5 + 3.0] * len(totals))
+
+
+def test_gap_percent_and_mean_gap() -> None:
+    assert gap_percent(1.1, 1.0) == pytest.approx(10.0)
+    assert gap_percent(1.0, 1.0) == 0.0
+    assert gap_percent(None, 1.0) is None and gap_percent(1.0, None) is None
+    with pytest.raises(ValueError, match="optimal_total"):
+        gap_percent(1.0, 0.0)
+    gaps = {1.0: 0.0, 2.0: 4.0, 1.5: None, 3.0: 2.0}
+    assert mean_gap(gaps) == pytest.approx(2.0)
+    assert mean_gap(gaps, skip_first=True) == pytest.approx(3.0)
+    assert mean_gap({1.0: None}) is None
+
+
+def test_paper_setting_1_hoa_gap_to_optimal(shared_data: Path) -> None:
+    """The published setting-1 curves (../shared/data/README.md): HOA 0.45474 vs optimal 0.45224 at 2 SNT."""
+    folder = shared_data / "standley"
+    selection = read_loss_table(folder / "results.txt")
+    test = read_loss_table(folder / "results_test.txt")
+    from grouping import higher_order_approximation
+
+    optimal = budget_curve(selection, budgets=[2.0], scoring=test).curve[0].scoring_total
+    hoa = budget_curve(higher_order_approximation(selection), budgets=[2.0], scoring=test).curve[0]
+    assert optimal == pytest.approx(0.45224, abs=5e-6)
+    assert hoa.scoring_total == pytest.approx(0.45474, abs=5e-6)
+    assert gap_percent(hoa.scoring_total, optimal) == pytest.approx(
+        100 * (0.45474 - 0.45224) / 0.45224, abs=2e-3
+    )
+    # the all-task network, served like a grouping, is the 1-SNT point of every curve
+    everything = selection.candidate(selection.tasks)
+    assert served_total(serving([everything], selection), test) == pytest.approx(0.50278, abs=5e-6)
