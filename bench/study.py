@@ -441,6 +441,18 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
             for b in budgets
             if all(b in s for s in per_seed)
         }
+    # the noise floor of a gap: a ONE-seed exhaustive search (the seed's own validation table), scored on
+    # the mean-over-seeds test table like every method. A method whose gap is no larger than these is within
+    # what retraining with another seed changes.
+    one_seed_choice = {}
+    if seeds > 1:
+        for seed in range(seeds):
+            sel, _ = _tables(results[f"exhaustive seed {seed}"])
+            curve = score_curve(sel, truth_test, budgets)
+            one_seed_choice[f"exhaustive seed {seed} alone"] = {
+                "curve": curve,
+                "mean_gap_percent": mean_gap(gaps(curve, methods["optimal"])),
+            }
     method_gaps = {m: gaps(c, methods["optimal"]) for m, c in methods.items() if m != "optimal"}
     print_method_table(f"{name}: total test loss of each method's choice (gap to optimal)", methods)
     print("\ncompute (sum of training wall-seconds, fraction of exhaustive seed 0):")
@@ -449,6 +461,12 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
             f"  {m:>24}: {c['trainings']:4d} trainings {c['wall_seconds']:9.1f} s  "
             f"{c['fraction_of_exhaustive']:.3f}"
         )
+    print(
+        "mean gap over the budgets: "
+        + ", ".join(f"{m} {fmt(mean_gap(g), '+.2f')}%" for m, g in method_gaps.items())
+    )
+    for m, entry in one_seed_choice.items():
+        print(f"noise floor: {m}, mean gap {fmt(entry['mean_gap_percent'], '.2f')}%")
     print(
         "baselines: "
         + ", ".join(f"{b['name']} {fmt(b['scoring_total'])} ({b['cost']:g} SNT)" for b in part_baselines)
@@ -471,6 +489,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "baselines": part_baselines,
         "random_groupings": random_groupings,
         "seed_spread": seed_spread,
+        "one_seed_choice": one_seed_choice,
         "affinity": affinity.as_dict(),
         # with one seed "exhaustive" is seed 0's result: its table is stored once
         "loss_tables": {m: r["loss_table"] for m, r in results.items() if m != "exhaustive" or seeds > 1},

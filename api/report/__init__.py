@@ -18,9 +18,23 @@ from grouping.affinity import pairwise_affinity
 
 
 def _curve(result: Mapping[str, Any]) -> bytes:
+    """The chosen grouping's test (scoring) total per budget and, dashed, its validation (selection) total:
+    the one it was chosen on, which for HOA includes predicted networks. Baselines at their test totals, or
+    at their validation totals when the job has no test losses."""
     approximation = result.get("spec", {}).get("approximation", "exhaustive")
+    tested = curve_points(result, "scoring_total")
+    predicted = any(n.get("predicted") for r in result.get("curve", []) for n in r["networks"])
+    validation = f"validation total{' (with HOA predictions)' if predicted else ''}"
+    curves = {
+        f"chosen grouping ({approximation}), test total": tested,
+        validation: curve_points(result, "selection_total"),
+    }
     return curve_figure(
-        {f"chosen grouping ({approximation})": curve_points(result)}, result.get("baselines", [])
+        curves,
+        result.get("baselines", []),
+        ylabel="total loss",
+        references=(validation,),
+        baseline_field="scoring_total" if tested else "selection_total",
     )
 
 

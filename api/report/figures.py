@@ -36,15 +36,14 @@ def _png(fig: Any) -> bytes:
 
 
 def curve_points(result: Mapping[str, Any], field: str = "scoring_total") -> list[tuple[float, float]]:
-    """``(budget, total)`` of a result's curve; ``field`` falls back to ``selection_total`` where null."""
-    out = []
-    for record in result.get("curve", []):
-        value = record.get(field)
-        if value is None:
-            value = record.get("selection_total")
-        if value is not None:
-            out.append((float(record["budget"]), float(value)))
-    return out
+    """``(budget, total)`` of a result's curve for ``field`` (``scoring_total`` or ``selection_total``);
+    budgets where it is null (a chosen network was never trained, or there is no scoring table) are left out
+    rather than filled from the other field, so one line never mixes test and validation totals."""
+    return [
+        (float(record["budget"]), float(record[field]))
+        for record in result.get("curve", [])
+        if record.get(field) is not None
+    ]
 
 
 def curve_figure(
@@ -54,11 +53,13 @@ def curve_figure(
     ylabel: str = "total test loss",
     band: tuple[str, Sequence[tuple[float, float, float]]] | None = None,
     references: Sequence[str] = (),
+    baseline_field: str = "scoring_total",
 ) -> bytes:
     """Each curve as a line with markers; each baseline as a labelled point at its cost; ``band`` an optional
     shaded ``(budget, low, high)`` range (e.g. the optimal curve's spread across seeds). Curves named in
     ``references`` (yardsticks such as a test-set oracle or random groupings, not methods) are drawn as thin
-    dashed lines so the methods stand out."""
+    dashed lines so the methods stand out. Baselines are placed at their ``baseline_field`` total (skipped
+    where it is null)."""
     fig = Figure(figsize=(7.0, 4.2))
     ax = fig.subplots()
     if band is not None and band[1]:
@@ -73,9 +74,7 @@ def curve_figure(
         else:
             ax.plot(xs, ys, marker=MARKERS[k % len(MARKERS)], linewidth=1.6, markersize=5, label=name)
     for k, base in enumerate(baselines):
-        total = base.get("scoring_total")
-        if total is None:
-            total = base.get("selection_total")
+        total = base.get(baseline_field)
         if total is None:
             continue
         ax.scatter(
@@ -142,18 +141,22 @@ def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks pe
     fig = Figure(figsize=(max(6.0, 0.42 * width + 3.5), 0.48 * len(records) + 1.2))
     ax = fig.subplots()
     colours = {t: colormaps["tab10" if len(tasks) <= 10 else "tab20"](i) for i, t in enumerate(tasks)}
+    any_predicted = False
     for row, record in enumerate(records):
         y = len(records) - 1 - row
         x = 0.0
         for net in record["networks"]:
             k = len(net["tasks"])
             half = net.get("capacity", 1.0) < 1.0
+            predicted = bool(net.get("predicted"))
+            any_predicted |= predicted
             ax.add_patch(
                 Rectangle(
                     (x - 0.08, y - 0.36),
                     k + 0.16,
                     0.72,
-                    fill=False,
+                    fill=predicted,
+                    facecolor="#dddddd" if predicted else "none",
                     linewidth=1.2,
                     linestyle="--" if half else "-",
                     edgecolor="black",
@@ -182,16 +185,24 @@ def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks pe
                 )
             x += k + 0.6
         total = record.get("scoring_total")
-        shown = total if total is not None else record.get("selection_total")
-        ax.text(width + 0.3, y, f"{shown:.4f}" if shown is not None else "", va="center", fontsize=8)
+        if total is not None:
+            label = f"{total:.4f}"
+        elif record.get("selection_total") is not None:
+            label = f"{record['selection_total']:.4f} (val.)"
+        else:
+            label = ""
+        ax.text(width + 0.3, y, label, va="center", fontsize=8)
     ax.set_xlim(-0.3, width + 2.2)
     ax.set_ylim(-0.7, len(records) - 0.3)
     ax.set_yticks(range(len(records)), [f"{r['budget']:g} SNT" for r in reversed(records)])
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
+    legend = "filled = served, hollow = auxiliary; dashed box = half size"
+    if any_predicted:
+        legend += "; grey box = predicted (HOA), never trained"
     ax.set_title(
-        f"{title}\n(filled = served, hollow = auxiliary; dashed box = half size; right: total loss)",
+        f"{title}\n({legend};\nright: total test loss, or (val.) validation total where a network has none)",
         fontsize=10,
     )
     return _png(fig)

@@ -148,3 +148,19 @@ def test_figures_drawn_in_threads_equal_those_drawn_one_by_one() -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         drawn = list(pool.map(lambda name: render_figure(result, name), names))
     assert all(png == alone[name] for name, png in zip(names, drawn, strict=True))
+
+
+def test_curve_points_never_mix_test_and_validation_totals() -> None:
+    """An HOA result has no test total where it chose a predicted network: that budget is left out of the
+    test line (it stays on the validation line), and a predicted network still draws."""
+    from api.report.figures import curve_points
+
+    result = planted_result()
+    first = result["curve"][0]
+    first["scoring_total"] = None
+    first["networks"][0]["predicted"] = True
+    tested = curve_points(result, "scoring_total")
+    validation = curve_points(result, "selection_total")
+    assert [b for b, _ in tested] == [r["budget"] for r in result["curve"][1:]]
+    assert validation == [(r["budget"], r["selection_total"]) for r in result["curve"]]
+    assert all(png.startswith(PNG) for png in render_figures(result).values())

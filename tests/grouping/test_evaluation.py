@@ -65,7 +65,7 @@ def test_serving_follows_selection_even_where_the_scoring_table_disagrees() -> N
 
 def test_bad_network_sets_are_named() -> None:
     t = hand_table()
-    with pytest.raises(ValueError, match="network.* bc are not in the selection table"):
+    with pytest.raises(ValueError, match=r"network\(s\) bc are not in the selection table"):
         serving([Candidate(("b", "c"))], t)
     with pytest.raises(ValueError, match="task 'c'"):
         serving([Candidate(("a", "b"))], t)
