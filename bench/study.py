@@ -55,6 +55,7 @@ from grouping.evaluation import (  # noqa: E402
     gap_percent,
     mean_gap,
     random_grouping_totals,
+    rank_agreement,
     served_total,
     serving,
 )
@@ -147,6 +148,21 @@ def fmt(value: float | None, spec: str = ".5f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def rank_agreements(tables: dict[str, LossTable], truth: LossTable) -> dict[str, dict[str, float | None]]:
+    """Per method, per task: Spearman's rho of its losses vs. the ground truth's (selection) losses over the
+    networks that train the task; HOA is judged on its predictions only (networks of 3+ tasks)."""
+    return {
+        m: rank_agreement(table, truth, min_size=3 if m.startswith("hoa") else 1)
+        for m, table in tables.items()
+    }
+
+
+def print_rank_agreements(agreements: dict[str, dict[str, float | None]]) -> None:
+    print("rank agreement with the ground truth (Spearman's rho per task; HOA: its predicted networks):")
+    for m, rho in agreements.items():
+        print(f"  {m:>10}: " + "  ".join(f"{t} {fmt(r, '+.2f')}" for t, r in rho.items()))
+
+
 def print_method_table(
     title: str, methods: dict[str, list[dict[str, Any]]], optimal_name: str = "optimal"
 ) -> None:
@@ -214,6 +230,7 @@ def part_standley(args: argparse.Namespace) -> dict[str, Any]:
         n = len(selection.tasks)
         networks_total = len(selection)
         hoa_networks = n + n + n * (n - 1) // 2
+        agreements = rank_agreements({"hoa": hoa_table, "esa": esa}, selection)
         entry = {
             "files": {"selection": sel_file, "scoring": test_file, "esa": esa_file},
             "tasks": list(selection.tasks),
@@ -226,6 +243,7 @@ def part_standley(args: argparse.Namespace) -> dict[str, Any]:
             "baselines": setting_baselines,
             "affinity": pairwise_affinity(test).as_dict(),
             "compute_fraction_networks": {"hoa": hoa_networks / networks_total, "esa_nominal": 0.2},
+            "rank_agreement": agreements,
         }
         if name == "1 base":  # the full optimal curve (networks, serves) for the groupings diagram
             entry["optimal_result"] = budget_curve(selection, budgets=budgets, scoring=test).model_dump(
@@ -238,6 +256,7 @@ def part_standley(args: argparse.Namespace) -> dict[str, Any]:
         print_method_table(
             f"setting {name}: total test loss (gap to optimal)", {m: c for m, c in curves.items()}
         )
+        print_rank_agreements(agreements)
         print(
             "  mean gap over budgets 1..5: "
             + ", ".join(f"{m} {fmt(g, '.2f')}%" for m, g in entry["mean_gap_percent"].items())
@@ -471,6 +490,10 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "baselines: "
         + ", ".join(f"{b['name']} {fmt(b['scoring_total'])} ({b['cost']:g} SNT)" for b in part_baselines)
     )
+    agreements = rank_agreements(
+        {m: _tables(results[m])[0] for m in ["hoa", *(f"esa {f:g}" for f in part.esa_fidelities)]}, truth_sel
+    )
+    print_rank_agreements(agreements)
     affinity = pairwise_affinity(truth_test)
     return {
         "dataset": part.dataset,
@@ -490,6 +513,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "random_groupings": random_groupings,
         "seed_spread": seed_spread,
         "one_seed_choice": one_seed_choice,
+        "rank_agreement": agreements,
         "affinity": affinity.as_dict(),
         # with one seed "exhaustive" is seed 0's result: its table is stored once
         "loss_tables": {m: r["loss_table"] for m, r in results.items() if m != "exhaustive" or seeds > 1},

@@ -10,7 +10,9 @@ The figure of merit is the gap to the optimal grouping in percent (:func:`gap_pe
   totalled like a grouping;
 * :func:`random_partition` / :func:`random_grouping_totals`: the paper's "random groupings of the same cost"
   yardstick, as random partitions of the tasks into full-size networks;
-* :func:`gap_percent`, :func:`mean_gap`.
+* :func:`gap_percent`, :func:`mean_gap`;
+* :func:`rank_agreement`: how well an approximate table orders the networks serving each task (why a gap
+  is large).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from grouping.candidates import FULL, Candidate
 from grouping.table import LossTable
@@ -85,6 +89,56 @@ def random_grouping_totals(
     return totals
 
 
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values``, ties sharing their mean rank (as Spearman's rho needs)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def rank_agreement(
+    method: LossTable, truth: LossTable, min_size: int = 1, measured_only: bool = False
+) -> dict[str, float | None]:
+    """Per task, Spearman's rank correlation between ``method``'s and ``truth``'s losses of that task over
+    the candidates both tables have, of at least ``min_size`` tasks (``measured_only``: leave out the
+    method's predicted rows). To judge HOA's predictions pass its table with ``min_size=3``: every row of
+    three or more tasks there is predicted. 1 = the method orders the networks that train a task as the
+    truth does; a grouping is chosen by comparing those losses, so a low value explains a large gap. None
+    where fewer than 3 candidates are shared or one side is constant.
+
+    Departure from the paper: Standley et al. judge approximations only by the gap of the chosen groupings;
+    this diagnostic is ours.
+    """
+    out: dict[str, float | None] = {}
+    for task in truth.tasks:
+        pairs = [
+            (method.loss(c, task), truth.loss(c, task))
+            for c in method
+            if task in c.tasks
+            and c.size >= min_size
+            and c in truth
+            and not (measured_only and method[c].predicted)
+        ]
+        if len(pairs) < 3:
+            out[task] = None
+            continue
+        a, b = (np.array(side, dtype=float) for side in zip(*pairs, strict=True))
+        ra, rb = _average_ranks(a), _average_ranks(b)
+        if ra.std() == 0 or rb.std() == 0:
+            out[task] = None
+            continue
+        out[task] = float(np.corrcoef(ra, rb)[0, 1])
+    return out
+
+
 def gap_percent(method_total: float | None, optimal_total: float | None) -> float | None:
     """``100 * (method - optimal) / optimal``; None if either total is missing."""
     if method_total is None or optimal_total is None:
@@ -108,6 +162,7 @@ __all__ = [
     "mean_gap",
     "random_grouping_totals",
     "random_partition",
+    "rank_agreement",
     "served_total",
     "serving",
 ]
