@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from api.report.figures import affinity_figure, curve_figure, groupings_figure  # noqa: E402
 from grouping import (  # noqa: E402
+    BudgetCurve,
     Candidate,
     LossTable,
     LossTableModel,
@@ -74,14 +75,20 @@ RANDOM = "random grouping (mean)"
 def score_curve(method: LossTable, scoring: LossTable, budgets: list[float]) -> list[dict[str, Any]]:
     """The method's chosen grouping per budget (on its own selection table), totalled on ``scoring``."""
     feasible = [b for b in budgets if b >= _cheapest(method) - 1e-9]
-    curve = budget_curve(method, budgets=feasible, scoring=scoring)
+    return curve_records(budget_curve(method, budgets=feasible, scoring=scoring))
+
+
+def curve_records(curve: BudgetCurve) -> list[dict[str, Any]]:
+    """The study's compact record per budget: totals and, per chosen network, its tasks and served tasks."""
     return [
         {
             "budget": g.budget,
             "cost": g.cost,
             "scoring_total": g.scoring_total,
-            "networks": [n.label for n in g.networks],
-            "serves": {n.label: n.serves for n in g.networks},
+            "networks": [
+                {"label": n.label, "tasks": n.tasks, "capacity": n.capacity, "serves": n.serves}
+                for n in g.networks
+            ],
         }
         for g in curve.curve
     ]
@@ -216,15 +223,7 @@ def part_standley(args: argparse.Namespace) -> dict[str, Any]:
             "esa": score_curve(esa, test, budgets),
         }
         paper_esa = budget_curve(esa, budgets=budgets, scoring=test, serve_by="scoring")
-        curves["esa (paper serving)"] = [
-            {
-                "budget": g.budget,
-                "cost": g.cost,
-                "scoring_total": g.scoring_total,
-                "networks": [n.label for n in g.networks],
-            }
-            for g in paper_esa.curve
-        ]
+        curves["esa (paper serving)"] = curve_records(paper_esa)
         setting_gaps = {m: gaps(c, curves["optimal"]) for m, c in curves.items() if m != "optimal"}
         setting_baselines = baselines(selection, test)
         n = len(selection.tasks)
@@ -572,6 +571,139 @@ def figures_trained(data: dict[str, Any]) -> dict[str, bytes]:
     }
 
 
+# ------------------------------------------------------------------------------------------------ markdown
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [_md_row(header), _md_row(["---"] * len(header)), *(_md_row(r) for r in rows)]
+
+
+def _network_text(record: dict[str, Any]) -> str:
+    """``sdn + n@0.5 + (n)ke``: each network's tasks, auxiliary (not served) ones in parentheses."""
+    parts = []
+    for net in record["networks"]:
+        joiner = "" if all(len(t) == 1 for t in net["tasks"]) else ","
+        text = joiner.join(t if t in net["serves"] else f"({t})" for t in net["tasks"])
+        parts.append(text + ("" if net["capacity"] == 1.0 else f"@{net['capacity']:g}"))
+    return " + ".join(parts)
+
+
+def markdown_trained(data: dict[str, Any]) -> str:
+    """The tables of docs/study.md for a trained part, from its JSON (no retraining, no retyping)."""
+    methods = data["curves"]
+    names = list(methods)
+    random_mean = {r["budget"]: r["mean"] for r in data.get("random_groupings", [])}
+    lines = [
+        f"Budget x method: total test loss (gap to optimal, %), {data['seeds']} seed(s) in the truth.",
+        "",
+    ]
+    rows = []
+    for record in methods["optimal"]:
+        b = record["budget"]
+        cells = [f"{b:g}"]
+        for m in names:
+            rec = next((r for r in methods[m] if r["budget"] == b), None)
+            if rec is None or rec["scoring_total"] is None:
+                cells.append("-")
+            elif m == "optimal":
+                cells.append(fmt(rec["scoring_total"]))
+            else:
+                gap = data["gaps_percent"][m].get(str(b))
+                cells.append(f"{fmt(rec['scoring_total'])} ({fmt(gap, '+.2f')})")
+        cells.append(fmt(random_mean.get(b)))
+        rows.append(cells)
+    rows.append(
+        ["**mean gap**", "", *(f"**{fmt(data['mean_gap_percent'][m], '+.2f')}%**" for m in names[1:]), ""]
+    )
+    lines += _md_table(["budget (SNT)", *names, "random grouping (mean)"], rows)
+    lines += ["", "Compute (sum of training wall-seconds; fraction of one exhaustive seed):", ""]
+    lines += _md_table(
+        ["method", "trainings", "training wall-seconds", "fraction", "job wall-clock (s)"],
+        [
+            [
+                m,
+                str(c["trainings"]),
+                f"{c['wall_seconds']:.1f}",
+                f"{c['fraction_of_exhaustive']:.3f}",
+                fmt(data["job_wall_seconds"].get(m), ".0f"),
+            ]
+            for m, c in data["compute"].items()
+        ],
+    )
+    lines += [
+        "",
+        "Baselines: "
+        + "; ".join(f"{b['name']} {fmt(b['scoring_total'])} ({b['cost']:g} SNT)" for b in data["baselines"])
+        + ".",
+    ]
+    if data.get("seed_spread"):
+        lines += ["", "Seed spread of the optimal curve (each seed's own tables):", ""]
+        lines += _md_table(
+            ["budget", *(f"seed {i}" for i in range(data["seeds"])), "std", "range (% of mean)"],
+            [
+                [b, *(fmt(t) for t in v["totals"]), fmt(v["std"]), fmt(v["range_percent"], ".2f")]
+                for b, v in data["seed_spread"].items()
+            ],
+        )
+        lines += [
+            "",
+            "One-seed exhaustive choice scored on the mean-of-seeds truth (the noise floor): "
+            + "; ".join(
+                f"{m}: mean gap {fmt(e['mean_gap_percent'], '+.2f')}%"
+                for m, e in data["one_seed_choice"].items()
+            )
+            + ".",
+        ]
+    tasks = data["tasks"]
+    lines += [
+        "",
+        "Pairwise affinity (test losses; row task's relative gain, %, trained with the column task):",
+        "",
+    ]
+    lines += _md_table(
+        ["", *tasks],
+        [
+            [
+                a,
+                *(
+                    ""
+                    if a == b
+                    else fmt(None if data["affinity"][a][b] is None else 100 * data["affinity"][a][b], "+.1f")
+                    for b in tasks
+                ),
+            ]
+            for a in tasks
+        ],
+    )
+    lines += [
+        "",
+        "Rank agreement with the ground truth (Spearman's rho per task; HOA: predicted networks only):",
+        "",
+    ]
+    lines += _md_table(
+        ["method", *tasks],
+        [[m, *(fmt(rho.get(t), "+.2f") for t in tasks)] for m, rho in data["rank_agreement"].items()],
+    )
+    lines += ["", "Chosen groupings (auxiliary tasks in parentheses):", ""]
+    lines += _md_table(
+        ["budget", *(m for m in names if m != ORACLE)],
+        [
+            [
+                f"{r['budget']:g}",
+                *(
+                    next((_network_text(x) for x in methods[m] if x["budget"] == r["budget"]), "-")
+                    for m in names
+                    if m != ORACLE
+                ),
+            ]
+            for r in methods["optimal"]
+        ],
+    )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -581,7 +713,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", help=f"results store URL (default sqlite:///{DEFAULT_DB})")
     parser.add_argument("--seeds", type=int, help="exhaustive seeds (default: 3 for taskonomy1, else 1)")
     parser.add_argument("--figures-only", action="store_true", help="redraw from docs/study/<part>.json")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print docs/study.md's tables from docs/study/<part>.json"
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        if args.part == "standley":
+            parser.error("--markdown is for the trained parts; the standley tables are printed by its run")
+        print(markdown_trained(json.loads((OUT_DIR / f"{args.part}.json").read_text())))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = OUT_DIR / f"{args.part}.json"
     if args.figures_only:
