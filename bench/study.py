@@ -1,7 +1,8 @@
-"""The paper's study at small scale: quality and cost of each approximation (issue 6).
+"""The paper's study at small scale: quality and cost of each approximation (issue 6, docs/study.md).
 
-    .venv/bin/python bench/study.py --part standley|sarcos|taskonomy1|taskonomy2 [--db URL] [--seeds 3]
-    .venv/bin/python bench/study.py --part sarcos --figures-only    # redraw from docs/study/sarcos.json
+    .venv/bin/python bench/study.py --part standley|planted|sarcos|taskonomy1|taskonomy2 [--db URL]
+    .venv/bin/python bench/study.py --part sarcos --figures-only   # redraw from docs/study/sarcos.json
+    .venv/bin/python bench/study.py --part sarcos --markdown       # docs/study.md's tables from that JSON
 
 Reproduces the evaluation of Standley et al. (ICML 2020), "Which Tasks Should Be Learned Together in
 Multi-task Learning?", section 5 / Figure 3: for every budget 1..n by 0.5, each method (the optimal grouping
@@ -12,14 +13,15 @@ evaluation serves by test losses, see ../shared/data/README.md). Gap = 100 * (me
 
 Parts:
 * ``standley``: no training. The paper's own loss files (../shared/data/standley), four settings.
+* ``planted``: a one-minute check of the whole pipeline on the built-in planted dataset (known answer).
 * ``sarcos``, ``taskonomy1``, ``taskonomy2``: trained through the product (``search.job.submit_job`` +
   ``run_job`` on a local Ray with 2 CPUs), with a results store outside the repository (default
   ``~/.cache/taskgrouping/study.db``). Job ids are fixed (``study-<part>-<method>``) and every training is
   stored as it ends, so rerunning a part resumes it: finished jobs are read back, unfinished ones train only
   what is missing, and HOA's singles and pairs are the exhaustive job's trainings (reused, not retrained).
 
-Each part writes ``docs/study/<part>.json`` (tables, curves, gaps, compute, affinity) and
-``docs/images/study-<part>-*.png``; ``--figures-only`` redraws the figures from that JSON.
+Each part writes ``docs/study/<part>.json`` (tables, curves, gaps, compute, affinity; ``--out DIR`` for
+another folder) and ``docs/images/study-<part>-*.png``.
 """
 
 from __future__ import annotations
@@ -63,8 +65,6 @@ from grouping.evaluation import (  # noqa: E402
 
 log = logging.getLogger("study")
 SHARED = Path(os.environ.get("TASKGROUP_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OUT_DIR = ROOT / "docs" / "study"
-IMAGES = ROOT / "docs" / "images"
 DEFAULT_DB = Path.home() / ".cache" / "taskgrouping" / "study.db"
 RANDOM_DRAWS = 200
 ORACLE = "test oracle"
@@ -341,15 +341,38 @@ def _taskonomy(tasks: list[str], seeds: int) -> Callable[[], TrainedPart]:
     )
 
 
+def _planted() -> TrainedPart:
+    """A one-minute check of the whole study on the built-in planted dataset (three tasks: a1 and a2 help
+    each other, b1 conflicts with both), where the right grouping is known: {a1, a2} + {b1} at 2 SNT."""
+    return TrainedPart(
+        dataset={"name": "planted", "params": {"groups": [2, 1]}},
+        tasks=["a1", "a2", "b1"],
+        training={"epochs": 20},
+        seeds=2,
+    )
+
+
 TRAINED_PARTS: dict[str, Callable[[], TrainedPart]] = {
+    "planted": _planted,
     "sarcos": _sarcos,
     "taskonomy1": _taskonomy(["s", "d", "n", "k", "e"], seeds=3),
     "taskonomy2": _taskonomy(["a", "n", "o", "r", "c"], seeds=1),
 }
 
 
-def _run(store: Any, job_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Run (or resume, or read back) the job ``job_id``; returns its result."""
+def _comparable(spec: dict[str, Any]) -> dict[str, Any]:
+    """A job spec, normalised, without the dataset file's location (a clone elsewhere keeps its jobs; the
+    file's content is in every training's key through the dataset fingerprint)."""
+    from search.spec import parse_spec
+
+    data = parse_spec(spec).model_dump(mode="json")
+    data["dataset"]["params"] = {k: v for k, v in data["dataset"]["params"].items() if k != "path"}
+    return data
+
+
+def _run(store: Any, job_id: str, spec: dict[str, Any], runs_dir: Path | None = None) -> dict[str, Any]:
+    """Run (or resume, or read back) the job ``job_id``; returns its result. A stored job of that id run
+    with other settings is refused (its result would not be what the part now asks for)."""
     from search import ray_runner
     from search.job import run_job, submit_job
     from search.store import JobState
@@ -358,13 +381,18 @@ def _run(store: Any, job_id: str, spec: dict[str, Any]) -> dict[str, Any]:
         job = store.get_job(job_id)
     except KeyError:
         job = submit_job(store, spec, job_id=job_id)
+    if _comparable(job.spec) != _comparable(spec):
+        raise SystemExit(
+            f"job {job_id} in the store was run with other settings than this part now uses; "
+            f"give another store (--db) or delete that job from it"
+        )
     if job.state is not JobState.SUCCEEDED:
         if job.state in (JobState.FAILED, JobState.CANCELLED):
             store.update_job(job_id, state=JobState.QUEUED)
         ray_runner.ensure_ray(num_cpus=2)  # a local Ray of 2 CPUs, started only when something must train
         started = time.monotonic()
         log.info("running %s (%s)", job_id, job.plan)
-        job = run_job(store, job_id)
+        job = run_job(store, job_id, runs_dir=runs_dir)
         log.info("%s: %s in %.0f s", job_id, job.state.value, time.monotonic() - started)
     if job.state is not JobState.SUCCEEDED or job.result is None:
         raise SystemExit(f"job {job_id} ended {job.state.value}: {job.error}")
@@ -407,23 +435,25 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     n = len(part.tasks)
     budgets = default_budgets(n)
 
+    def run(job_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return _run(store, job_id, spec, runs_dir=args.runs_dir)
+
     results: dict[str, dict[str, Any]] = {}
     for seed in range(seeds):
-        results[f"exhaustive seed {seed}"] = _run(
-            store, f"study-{name}-exhaustive-s{seed}", {**base, "approximation": "exhaustive", "seed": seed}
+        results[f"exhaustive seed {seed}"] = run(
+            f"study-{name}-exhaustive-s{seed}", {**base, "approximation": "exhaustive", "seed": seed}
         )
     if seeds > 1:
-        results["exhaustive"] = _run(
-            store,
+        results["exhaustive"] = run(
             f"study-{name}-exhaustive-x{seeds}",
             {**base, "approximation": "exhaustive", "seeds": seeds},
         )
     else:
         results["exhaustive"] = results["exhaustive seed 0"]
-    results["hoa"] = _run(store, f"study-{name}-hoa", {**base, "approximation": "hoa"})
+    results["hoa"] = run(f"study-{name}-hoa", {**base, "approximation": "hoa"})
     for fidelity in part.esa_fidelities:
-        results[f"esa {fidelity:g}"] = _run(
-            store, f"study-{name}-esa-{fidelity:g}", {**base, "approximation": "esa", "fidelity": fidelity}
+        results[f"esa {fidelity:g}"] = run(
+            f"study-{name}-esa-{fidelity:g}", {**base, "approximation": "esa", "fidelity": fidelity}
         )
 
     # the ground truth: the exhaustive table, averaged over the seeds when there are several
@@ -721,14 +751,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--markdown", action="store_true", help="print docs/study.md's tables from docs/study/<part>.json"
     )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs", help="write <out>/study/<part>.json and <out>/images/"
+    )
+    parser.add_argument(
+        "--runs-dir", type=Path, help="Ray Tune's experiment folders (default: the product's)"
+    )
     args = parser.parse_args(argv)
+    out_dir, images = args.out / "study", args.out / "images"
+    out = out_dir / f"{args.part}.json"
+    if (args.markdown or args.figures_only) and not out.is_file():
+        parser.error(f"{out} does not exist: run the part first (without --markdown/--figures-only)")
     if args.markdown:
         if args.part == "standley":
             parser.error("--markdown is for the trained parts; the standley tables are printed by its run")
-        print(markdown_trained(json.loads((OUT_DIR / f"{args.part}.json").read_text())))
+        print(markdown_trained(json.loads(out.read_text())))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    out = OUT_DIR / f"{args.part}.json"
     if args.figures_only:
         data = json.loads(out.read_text())
     else:
@@ -736,15 +775,15 @@ def main(argv: list[str] | None = None) -> int:
         data = part_standley(args) if args.part == "standley" else part_trained(args.part, args)
         data["script_seconds"] = round(time.monotonic() - started, 1)  # this run (a rerun only reads back)
         data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
-        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=1) + "\n")
-        print(f"\nwrote {out.relative_to(ROOT)} ({data['script_seconds']} s)")
+        print(f"\nwrote {out} ({data['script_seconds']} s)")
     figures = figures_standley(data) if args.part == "standley" else figures_trained(data)
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    images.mkdir(parents=True, exist_ok=True)
     for fig_name, png in figures.items():
-        path = IMAGES / f"study-{args.part}-{fig_name}.png"
+        path = images / f"study-{args.part}-{fig_name}.png"
         path.write_bytes(png)
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {path}")
     return 0
 
 
