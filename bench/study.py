@@ -164,6 +164,18 @@ def rank_agreements(tables: dict[str, LossTable], truth: LossTable) -> dict[str,
     }
 
 
+def sharing_ratios(table: LossTable) -> dict[str, float]:
+    """Per task: its loss in the all-task network over its loss alone (full-size single). Below 1 = sharing
+    helps the task. Comparing these across fidelities shows whether an early judgement sees the same
+    sharing effects as training to convergence (why ESA picks other networks)."""
+    everything = table.candidate(table.tasks)
+    return {
+        t: table.loss(everything, t) / table.loss(table.candidate([t]), t)
+        for t in table.tasks
+        if everything in table and table.candidate([t]) in table
+    }
+
+
 def print_rank_agreements(agreements: dict[str, dict[str, float | None]]) -> None:
     print("rank agreement with the ground truth (Spearman's rho per task; HOA: its predicted networks):")
     for m, rho in agreements.items():
@@ -363,7 +375,7 @@ TRAINED_PARTS: dict[str, Callable[[], TrainedPart]] = {
 def _comparable(spec: dict[str, Any]) -> dict[str, Any]:
     """A job spec, normalised, without the dataset file's location (a clone elsewhere keeps its jobs; the
     file's content is in every training's key through the dataset fingerprint)."""
-    from search.spec import parse_spec
+    from search.job import parse_spec
 
     data = parse_spec(spec).model_dump(mode="json")
     data["dataset"]["params"] = {k: v for k, v in data["dataset"]["params"].items() if k != "path"}
@@ -526,6 +538,13 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         {m: _tables(results[m])[0] for m in ["hoa", *(f"esa {f:g}" for f in part.esa_fidelities)]}, truth_sel
     )
     print_rank_agreements(agreements)
+    sharing = {
+        m: sharing_ratios(_tables(results[m])[0])
+        for m in ["exhaustive", *(f"esa {f:g}" for f in part.esa_fidelities)]
+    }
+    print("all-task network loss / single-task loss, per task (validation):")
+    for m, ratios in sharing.items():
+        print(f"  {m:>10}: " + "  ".join(f"{t} {r:.3f}" for t, r in ratios.items()))
     affinity = pairwise_affinity(truth_test)
     return {
         "dataset": part.dataset,
@@ -546,6 +565,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "seed_spread": seed_spread,
         "one_seed_choice": one_seed_choice,
         "rank_agreement": agreements,
+        "sharing_ratios": sharing,
         "affinity": affinity.as_dict(),
         # with one seed "exhaustive" is seed 0's result: its table is stored once
         "loss_tables": {m: r["loss_table"] for m, r in results.items() if m != "exhaustive" or seeds > 1},
@@ -718,6 +738,15 @@ def markdown_trained(data: dict[str, Any]) -> str:
     lines += _md_table(
         ["method", *tasks],
         [[m, *(fmt(rho.get(t), "+.2f") for t in tasks)] for m, rho in data["rank_agreement"].items()],
+    )
+    lines += [
+        "",
+        "Sharing seen at each fidelity (loss in the all-task network / alone; < 1: sharing helps):",
+        "",
+    ]
+    lines += _md_table(
+        ["table", *tasks],
+        [[m, *(fmt(r.get(t), ".3f") for t in tasks)] for m, r in data.get("sharing_ratios", {}).items()],
     )
     lines += ["", "Chosen groupings (auxiliary tasks in parentheses):", ""]
     lines += _md_table(
