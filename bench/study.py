@@ -45,7 +45,6 @@ sys.path.insert(0, str(ROOT))
 from api.report.figures import affinity_figure, curve_figure, groupings_figure  # noqa: E402
 from grouping import (  # noqa: E402
     BudgetCurve,
-    Candidate,
     LossTable,
     LossTableModel,
     budget_curve,
@@ -55,6 +54,7 @@ from grouping import (  # noqa: E402
 )
 from grouping.affinity import pairwise_affinity  # noqa: E402
 from grouping.evaluation import (  # noqa: E402
+    baseline_networks,
     gap_percent,
     mean_gap,
     random_grouping_totals,
@@ -100,26 +100,15 @@ def _cheapest(table: LossTable) -> float:
     return GroupingSolver(table).cheapest_cost()
 
 
-def fixed_total(networks: list[Candidate], scoring: LossTable, selection: LossTable) -> float | None:
-    """Total scoring loss of a fixed set of networks, each task served by its best on ``selection``."""
-    return served_total(serving(networks, selection), scoring)
-
-
 def baselines(selection: LossTable, scoring: LossTable) -> list[dict[str, Any]]:
-    """The paper's fixed baselines: one all-task network, independent full-size and half-size singles."""
-    tasks = selection.tasks
-    fixed = {
-        "all-task network": [selection.candidate(tasks, 1.0)],
-        "independent singles": [selection.candidate([t], 1.0) for t in tasks],
-        "independent singles @0.5": [selection.candidate([t], 0.5) for t in tasks],
-    }
+    """The paper's fixed baselines (all-task network, independent full and half singles) on ``scoring``."""
     return [
         {
             "name": name,
             "cost": float(sum(c.cost for c in nets)),
-            "scoring_total": fixed_total(nets, scoring, selection),
+            "scoring_total": served_total(serving(nets, selection), scoring),
         }
-        for name, nets in fixed.items()
+        for name, nets in baseline_networks(selection.tasks).items()
     ]
 
 

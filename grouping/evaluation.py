@@ -6,8 +6,8 @@ each task served by the network the method itself would serve it with (its selec
 rule; the paper's released code serves by test losses instead, see ``serve_by`` in :mod:`grouping.solver`).
 The figure of merit is the gap to the optimal grouping in percent (:func:`gap_percent`).
 
-* :func:`serving` / :func:`served_total`: a fixed set of networks (a baseline such as the all-task network)
-  totalled like a grouping;
+* :func:`baseline_networks`, :func:`serving` / :func:`served_total`: the paper's fixed baselines (the
+  all-task network, independent singles) and any fixed set of networks totalled like a grouping;
 * :func:`random_partition` / :func:`random_grouping_totals`: the paper's "random groupings of the same cost"
   yardstick, as random partitions of the tasks into full-size networks;
 * :func:`gap_percent`, :func:`mean_gap`;
@@ -22,9 +22,9 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 
-import numpy as np
+from scipy.stats import spearmanr
 
-from grouping.candidates import FULL, Candidate
+from grouping.candidates import FULL, HALF, Candidate
 from grouping.table import LossTable
 
 
@@ -42,6 +42,20 @@ def serving(networks: Sequence[Candidate], selection: LossTable) -> dict[str, Ca
         if not owners:
             raise ValueError(f"task {task!r} is trained by none of the networks; add a network with it")
         out[task] = min(owners, key=lambda c: selection.loss(c, task))
+    return out
+
+
+def baseline_networks(
+    tasks: Sequence[str], full: float = FULL, single_capacities: Sequence[float] = (HALF,)
+) -> dict[str, list[Candidate]]:
+    """The paper's fixed baselines by name: one all-task network, independent full-size singles, and
+    independent singles at each of ``single_capacities`` (``independent singles @0.5``)."""
+    out = {
+        "all-task network": [Candidate(tuple(tasks), full)],
+        "independent singles": [Candidate((t,), full) for t in tasks],
+    }
+    for capacity in single_capacities:
+        out[f"independent singles @{capacity:g}"] = [Candidate((t,), capacity) for t in tasks]
     return out
 
 
@@ -89,21 +103,6 @@ def random_grouping_totals(
     return totals
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``values``, ties sharing their mean rank (as Spearman's rho needs)."""
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    sorted_values = values[order]
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
-
-
 def rank_agreement(
     method: LossTable, truth: LossTable, min_size: int = 1, measured_only: bool = False
 ) -> dict[str, float | None]:
@@ -130,12 +129,11 @@ def rank_agreement(
         if len(pairs) < 3:
             out[task] = None
             continue
-        a, b = (np.array(side, dtype=float) for side in zip(*pairs, strict=True))
-        ra, rb = _average_ranks(a), _average_ranks(b)
-        if ra.std() == 0 or rb.std() == 0:
+        a, b = zip(*pairs, strict=True)
+        if len(set(a)) == 1 or len(set(b)) == 1:  # no order to agree with
             out[task] = None
             continue
-        out[task] = float(np.corrcoef(ra, rb)[0, 1])
+        out[task] = float(spearmanr(a, b).statistic)
     return out
 
 
@@ -158,6 +156,7 @@ def mean_gap(gaps: Mapping[float, float | None], skip_first: bool = False) -> fl
 
 
 __all__ = [
+    "baseline_networks",
     "gap_percent",
     "mean_gap",
     "random_grouping_totals",

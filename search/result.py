@@ -23,7 +23,7 @@ from grouping import (
     budget_curve,
     higher_order_approximation,
 )
-from grouping.evaluation import served_total, serving
+from grouping.evaluation import baseline_networks, served_total, serving
 from grouping.objective import effective_weights
 from search.plan import Plan
 from search.spec import JobSpec
@@ -152,13 +152,7 @@ def build_result(job_id: str, spec: JobSpec, plan: Plan, store: Store) -> dict[s
         objective=spec.objective,
         serve_by=spec.serve_by,
     )
-    full = max(spec.capacities.subsets)
-    candidates = {
-        "all-task network": [Candidate(tuple(tasks), full)],
-        "independent singles": [Candidate((t,), full) for t in tasks],
-    }
-    for capacity in spec.capacities.singles:
-        candidates[f"independent singles @{capacity:g}"] = [Candidate((t,), capacity) for t in tasks]
+    candidates = baseline_networks(tasks, max(spec.capacities.subsets), spec.capacities.singles)
     baselines = [
         b for name, nets in candidates.items() if (b := _baseline(name, nets, selection, scoring, spec))
     ]
