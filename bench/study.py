@@ -458,11 +458,12 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         )
 
     # the ground truth: the exhaustive table, averaged over the seeds when there are several
-    truth_sel, truth_test = _tables(results["exhaustive"])
+    tables = {m: _tables(r) for m, r in results.items()}  # parsed once, used by every measure below
+    truth_sel, truth_test = tables["exhaustive"]
     assert truth_test is not None
     methods: dict[str, list[dict[str, Any]]] = {"optimal": score_curve(truth_sel, truth_test, budgets)}
     for method in ["hoa", *(f"esa {f:g}" for f in part.esa_fidelities)]:
-        method_sel, _ = _tables(results[method])
+        method_sel, _ = tables[method]
         methods[method] = score_curve(method_sel, truth_test, budgets)
     # not a method: the grouping chosen on the test losses themselves, the best any choice could score. Its
     # (negative) gap to the optimal is how much the validation split's noise costs the honest choice.
@@ -480,7 +481,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if seeds > 1:
         per_seed = []
         for seed in range(seeds):
-            sel, test = _tables(results[f"exhaustive seed {seed}"])
+            sel, test = tables[f"exhaustive seed {seed}"]
             per_seed.append({r["budget"]: r["scoring_total"] for r in score_curve(sel, test, budgets)})
         seed_spread = {
             str(b): {
@@ -499,7 +500,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     one_seed_choice = {}
     if seeds > 1:
         for seed in range(seeds):
-            sel, _ = _tables(results[f"exhaustive seed {seed}"])
+            sel, _ = tables[f"exhaustive seed {seed}"]
             curve = score_curve(sel, truth_test, budgets)
             one_seed_choice[f"exhaustive seed {seed} alone"] = {
                 "curve": curve,
@@ -524,12 +525,11 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         + ", ".join(f"{b['name']} {fmt(b['scoring_total'])} ({b['cost']:g} SNT)" for b in part_baselines)
     )
     agreements = rank_agreements(
-        {m: _tables(results[m])[0] for m in ["hoa", *(f"esa {f:g}" for f in part.esa_fidelities)]}, truth_sel
+        {m: tables[m][0] for m in ["hoa", *(f"esa {f:g}" for f in part.esa_fidelities)]}, truth_sel
     )
     print_rank_agreements(agreements)
     sharing = {
-        m: sharing_ratios(_tables(results[m])[0])
-        for m in ["exhaustive", *(f"esa {f:g}" for f in part.esa_fidelities)]
+        m: sharing_ratios(tables[m][0]) for m in ["exhaustive", *(f"esa {f:g}" for f in part.esa_fidelities)]
     }
     print("all-task network loss / single-task loss, per task (validation):")
     for m, ratios in sharing.items():
