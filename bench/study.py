@@ -379,10 +379,14 @@ def _run(store: Any, job_id: str, spec: dict[str, Any], runs_dir: Path | None = 
     from search.store import JobState
 
     try:
-        job = store.get_job(job_id)
-    except KeyError:
-        job = submit_job(store, spec, job_id=job_id)
-    if _comparable(job.spec) != _comparable(spec):
+        try:
+            job = store.get_job(job_id)
+        except KeyError:
+            job = submit_job(store, spec, job_id=job_id)
+        same = _comparable(job.spec) == _comparable(spec)
+    except ValueError as exc:  # a spec the product refuses, e.g. a dataset file that is not there
+        raise SystemExit(f"job {job_id}: {exc}") from None
+    if not same:
         raise SystemExit(
             f"job {job_id} in the store was run with other settings than this part now uses; "
             f"give another store (--db) or delete that job from it"

@@ -90,3 +90,12 @@ def test_markdown_without_a_run_says_what_to_do(tmp_path: Path, capsys: pytest.C
     with pytest.raises(SystemExit):
         study.main(["--part", "sarcos", "--markdown", "--out", str(tmp_path)])
     assert "run the part first" in capsys.readouterr().err
+
+
+def test_a_spec_the_product_refuses_is_a_one_line_exit(tmp_path: Path) -> None:
+    study = load_study()
+    store = open_store(f"sqlite:///{tmp_path / 'study.db'}")
+    tasks = {"y1": "regression", "y2": "regression"}
+    missing = {"name": "tabular", "params": {"path": str(tmp_path / "none.csv"), "tasks": tasks}}
+    with pytest.raises(SystemExit, match=r"job study-y: .*none\.csv' not found"):
+        study._run(store, "study-y", {"dataset": missing, "tasks": list(tasks)})
