@@ -5,43 +5,42 @@ from __future__ import annotations
 import time
 from typing import Any, TextIO
 
+from grouping.results import BudgetCurve
+
 
 def _number(value: float | None, digits: int = 5) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def format_curve(curve: dict[str, Any], head: list[str] | None = None) -> str:
-    """A budget curve (the DESIGN.md JSON shape) as a readable table: one line per budget, each network
-    as its label with the tasks it serves in brackets (the others it trains are auxiliary)."""
+def format_curve(curve: BudgetCurve, head: list[str] | None = None) -> str:
+    """A budget curve as a readable table: one line per budget, each network as its label with the tasks it
+    serves in brackets (the others it trains are auxiliary)."""
     lines = list(head or [])
     lines += [
-        f"objective: {curve.get('objective', 'sum')}   serve by: {curve.get('serve_by', 'selection')}   "
-        f"tasks: {','.join(curve['tasks'])}",
+        f"objective: {curve.objective}   serve by: {curve.serve_by}   tasks: {','.join(curve.tasks)}",
         "",
     ]
     header = f"{'budget':>6}  {'cost':>5}  {'selection':>9}  {'scoring':>9}  networks (served tasks)"
     lines += [header, "-" * len(header)]
-    predicted = False
-    for record in curve["curve"]:
-        networks = []
-        for net in record["networks"]:
-            predicted |= bool(net.get("predicted"))
-            star = "*" if net.get("predicted") else ""
-            networks.append(f"{net['label']}{star}({','.join(net['serves'])})")
+    for record in curve.curve:
+        networks = [
+            f"{net.label}{'*' if net.predicted else ''}({','.join(net.serves)})" for net in record.networks
+        ]
         lines.append(
-            f"{record['budget']:6g}  {record['cost']:5g}  {_number(record['selection_total']):>9}  "
-            f"{_number(record.get('scoring_total')):>9}  {' + '.join(networks)}"
+            f"{record.budget:6g}  {record.cost:5g}  {_number(record.selection_total):>9}  "
+            f"{_number(record.scoring_total):>9}  {' + '.join(networks)}"
         )
-    if predicted:
+    if any(net.predicted for record in curve.curve for net in record.networks):
         lines.append("* predicted by HOA, not trained")
-    if any(r.get("scoring_total") is None for r in curve["curve"]):
+    if any(record.scoring_total is None for record in curve.curve):
         lines.append("scoring '-': no scoring losses for a chosen network (or no scoring table)")
     return "\n".join(lines)
 
 
 def format_result(result: dict[str, Any]) -> str:
     """A job result: the curve, then the baselines and any trainings that were missing."""
-    parts = [format_curve(result, [f"job {result['job_id']}"] if "job_id" in result else None)]
+    curve = BudgetCurve.model_validate({k: result[k] for k in BudgetCurve.model_fields if k in result})
+    parts = [format_curve(curve, [f"job {result['job_id']}"] if "job_id" in result else None)]
     baselines = result.get("baselines") or []
     if baselines:
         parts.append("baselines:")

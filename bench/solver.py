@@ -29,7 +29,8 @@ import numpy as np
 
 from grouping.candidates import paper_candidates
 from grouping.milp import milp_solve
-from grouping.solver import GroupingSolver, budget_curve, default_budgets
+from grouping.budgets import default_budgets
+from grouping.solver import GroupingSolver, budget_curve
 from grouping.table import LossTable, TableRow
 
 

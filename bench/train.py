@@ -29,8 +29,12 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 from workers.render import generate_split  # noqa: E402
-from workers.spec import TrainingResult, TrainingSettings  # noqa: E402
-from workers.train import epochs_for, load_dataset, train_candidate  # noqa: E402
+from workers.spec import (  # noqa: E402
+    TrainingResult,
+    TrainingSettings,
+    epochs_for,
+)
+from workers.train import load_dataset, train_candidate  # noqa: E402
 
 TASKS = ["s", "d", "n", "k", "e"]
 BUDGET_SECONDS = 30 * 60

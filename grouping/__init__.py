@@ -5,6 +5,7 @@ in Multi-task Learning?", with an exact dynamic programme in place of the paper'
 (see ``docs/solver.md``), and the loss-table file formats of ``docs/loss-tables.md``.
 """
 
+from grouping.budgets import MAX_BUDGETS, budget_range, default_budgets, parse_budgets
 from grouping.candidates import FULL, HALF, Candidate, pair_candidates, paper_candidates
 from grouping.hoa import MissingPairError, higher_order_approximation, hoa
 from grouping.io import (
@@ -23,9 +24,6 @@ from grouping.solver import (
     GroupingSolver,
     InfeasibleBudget,
     budget_curve,
-    budget_range,
-    default_budgets,
-    parse_budgets,
     solve,
 )
 from grouping.table import LossTable, TableRow
@@ -34,6 +32,7 @@ __all__ = [
     "FORMATS",
     "FULL",
     "HALF",
+    "MAX_BUDGETS",
     "OBJECTIVES",
     "SERVE_RULES",
     "BudgetCurve",

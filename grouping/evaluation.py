@@ -6,8 +6,9 @@ each task served by the network the method itself would serve it with (its selec
 rule; the paper's released code serves by test losses instead, see ``serve_by`` in :mod:`grouping.solver`).
 The figure of merit is the gap to the optimal grouping in percent (:func:`gap_percent`).
 
-* :func:`baseline_networks`, :func:`serving` / :func:`served_total`: the paper's fixed baselines (the
-  all-task network, independent singles) and any fixed set of networks totalled like a grouping;
+* :func:`baseline_networks`, :func:`fixed_baselines`, :func:`served_total`: the paper's fixed baselines (the
+  all-task network, independent singles) and any fixed set of networks totalled like a grouping (the serving
+  rule itself is :mod:`grouping.serving`);
 * :func:`random_partition` / :func:`random_grouping_totals`: the paper's "random groupings of the same cost"
   yardstick, as random partitions of the tasks into full-size networks;
 * :func:`gap_percent`, :func:`mean_gap`;
@@ -22,27 +23,13 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field
 from scipy.stats import spearmanr
 
 from grouping.candidates import FULL, HALF, Candidate
+from grouping.objective import effective_weights
+from grouping.serving import serving
 from grouping.table import LossTable
-
-
-def serving(networks: Sequence[Candidate], selection: LossTable) -> dict[str, Candidate]:
-    """The network that serves each task: among ``networks`` that train it, the lowest selection loss.
-
-    ValueError if a network is not in ``selection`` or a task has no network.
-    """
-    missing = [c.label() for c in networks if c not in selection]
-    if missing:
-        raise ValueError(f"network(s) {', '.join(missing)} are not in the selection table")
-    out: dict[str, Candidate] = {}
-    for task in selection.tasks:
-        owners = [c for c in networks if task in c.tasks]
-        if not owners:
-            raise ValueError(f"task {task!r} is trained by none of the networks; add a network with it")
-        out[task] = min(owners, key=lambda c: selection.loss(c, task))
-    return out
 
 
 def baseline_networks(
@@ -56,6 +43,48 @@ def baseline_networks(
     }
     for capacity in single_capacities:
         out[f"independent singles @{capacity:g}"] = [Candidate((t,), capacity) for t in tasks]
+    return out
+
+
+class Baseline(BaseModel):
+    """A fixed set of networks the paper compares groupings with, totalled like a grouping."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="e.g. 'all-task network', 'independent singles @0.5'")
+    cost: float = Field(description="total cost of its networks in SNT")
+    selection_total: float = Field(description="objective on the selection table")
+    scoring_total: float | None = Field(None, description="objective on the scoring table, if it has them")
+    networks: list[str] = Field(description="labels of its networks")
+
+
+def fixed_baselines(
+    selection: LossTable,
+    scoring: LossTable | None = None,
+    *,
+    full: float = FULL,
+    single_capacities: Sequence[float] = (HALF,),
+    objective: str = "sum",
+    weights: Mapping[str, float] | None = None,
+) -> list[Baseline]:
+    """The baselines of :func:`baseline_networks` whose networks were all measured (a predicted or missing
+    network leaves its baseline out), totalled on both tables with the objective and weights of the job."""
+    selection_weights = effective_weights(selection, objective, weights, "selection")
+    scoring_weights = None if scoring is None else effective_weights(scoring, objective, weights, "scoring")
+    out = []
+    for name, networks in baseline_networks(selection.tasks, full, single_capacities).items():
+        if any(c not in selection or selection[c].predicted for c in networks):
+            continue
+        served = serving(networks, selection)
+        out.append(
+            Baseline(
+                name=name,
+                cost=float(sum(c.cost for c in networks)),
+                selection_total=served_total(served, selection, selection_weights),  # type: ignore[arg-type]
+                scoring_total=None if scoring is None else served_total(served, scoring, scoring_weights),
+                networks=[c.label() for c in networks],
+            )
+        )
     return out
 
 
@@ -156,7 +185,9 @@ def mean_gap(gaps: Mapping[float, float | None], skip_first: bool = False) -> fl
 
 
 __all__ = [
+    "Baseline",
     "baseline_networks",
+    "fixed_baselines",
     "gap_percent",
     "mean_gap",
     "random_grouping_totals",

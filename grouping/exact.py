@@ -35,6 +35,8 @@ from math import floor, gcd
 
 import numpy as np
 
+from grouping.budgets import as_fraction
+
 RTOL = 1e-9
 """Relative tolerance under which two losses count as equal (absorbs float rounding of equal sums)."""
 
@@ -48,11 +50,6 @@ MAX_TASKS = 20
 """Largest number of tasks accepted: the DP holds 2^n subsets and visits 3^n (subset, block) pairs."""
 
 _NETS_NONE = np.int8(127)
-
-
-def as_fraction(x: float) -> Fraction:
-    """The decimal a user meant by a float (``0.1`` -> 1/10, not its binary expansion)."""
-    return Fraction(repr(float(x)))
 
 
 def cost_unit(capacities: np.ndarray) -> Fraction:

@@ -11,11 +11,11 @@ Per-task weights ``w_t`` (default 1) multiply either objective.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import ClassVar, Protocol
 
 from grouping.table import LossTable
+from grouping.weights import parse_weights
 
 
 class Objective(Protocol):
@@ -69,18 +69,13 @@ def get_objective(name: str) -> Objective:
 
 
 def check_weights(tasks: tuple[str, ...], weights: Mapping[str, float] | None) -> dict[str, float]:
-    """Per-task weights, default 1; ValueError for unknown tasks, negative or non-finite weights."""
+    """Per-task weights, default 1; ValueError for unknown tasks, negative or non-finite weights (the
+    grammar of :func:`grouping.weights.parse_weights`)."""
     out = dict.fromkeys(tasks, 1.0)
-    for task, value in (weights or {}).items():
+    for task, value in (parse_weights(weights) or {}).items():
         if task not in out:
             raise ValueError(f"weights: unknown task {task!r}; the table's tasks are {', '.join(tasks)}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"weights: weight of task {task!r} must be a number, got {value!r}") from None
-        if not math.isfinite(number) or number < 0:
-            raise ValueError(f"weights: weight of task {task!r} must be a finite number >= 0, got {value!r}")
-        out[task] = number
+        out[task] = value
     return out
 
 

@@ -28,17 +28,18 @@ from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
+from grouping.budgets import as_fraction, default_budgets
 from grouping.candidates import Candidate
-from grouping.exact import ExactSolver, as_fraction, cost_units, min_cover_units
+from grouping.exact import ExactSolver, cost_units, min_cover_units
 from grouping.objective import check_weights, effective_weights, get_objective
 from grouping.results import BudgetCurve, Grouping, Network
+from grouping.serving import serve_by_table
 from grouping.table import LossTable
 
 logger = logging.getLogger(__name__)
 
 ServeBy = Literal["selection", "scoring"]
 ObjectiveName = Literal["sum", "relative"]
-DEFAULT_STEP = 0.5
 
 
 class InfeasibleBudget(ValueError):
@@ -51,57 +52,6 @@ class InfeasibleBudget(ValueError):
             f"budget {budget:g} SNT cannot serve every task: the cheapest selection that does costs "
             f"{cheapest:g} SNT"
         )
-
-
-MAX_BUDGETS = 10_000  # a sweep longer than this is a typo, not a study
-
-
-def default_budgets(n_tasks: int, start: float = 1.0, step: float = DEFAULT_STEP) -> list[float]:
-    """1, 1.5, ..., n SNT (the paper's sweep for 5 tasks: 1..5 by 0.5)."""
-    return budget_range(start, float(n_tasks), step)
-
-
-def budget_range(start: float, stop: float, step: float) -> list[float]:
-    """``start, start+step, ..., stop`` (inclusive), computed with exact decimals (no 0.1 + 0.2 drift).
-
-    Refuses more than :data:`MAX_BUDGETS` budgets before building anything (``1:1e9:0.001`` is a typo)."""
-    if not all(math.isfinite(x) for x in (start, stop, step)):
-        raise ValueError(f"budget range {start:g}:{stop:g}:{step:g} must be finite numbers")
-    a, b, s = as_fraction(start), as_fraction(stop), as_fraction(step)
-    if s <= 0:
-        raise ValueError(f"budget step must be > 0, got {step}")
-    if b < a:
-        raise ValueError(f"budget range is empty: stop {stop} < start {start}")
-    count = int((b - a) / s) + 1
-    if count > MAX_BUDGETS:
-        raise ValueError(
-            f"the sweep {start:g}:{stop:g}:{step:g} has more than {MAX_BUDGETS} budgets; use a larger step "
-            "or a shorter range"
-        )
-    return [float(a + i * s) for i in range(count)]
-
-
-def parse_budgets(text: str) -> list[float]:
-    """Budgets from text: a sweep ``START:STOP[:STEP]`` (stop included, step 0.5 by default) or a list
-    ``1,2.5,4``; sorted, duplicates dropped. ValueError says what is expected."""
-    usage = f"budgets: expected START:STOP[:STEP] like 1:5:0.5 or a list like 1,2,3, got {text!r}"
-    sweep = ":" in text
-    try:
-        parts = [float(x) for x in text.split(":" if sweep else ",") if x.strip()]
-    except ValueError:
-        raise ValueError(usage) from None
-    if not parts or (sweep and len(parts) not in (2, 3)):
-        raise ValueError(usage)
-    values = parts
-    if sweep:
-        try:
-            values = budget_range(parts[0], parts[1], parts[2] if len(parts) == 3 else DEFAULT_STEP)
-        except ValueError as exc:
-            raise ValueError(f"budgets: {exc}") from None
-    for budget in values:
-        if not (math.isfinite(budget) and budget > 0):
-            raise ValueError(f"budgets: every budget must be a finite number of SNT > 0, got {budget:g}")
-    return sorted(set(values))
 
 
 def table_rank(table: LossTable) -> list[tuple[tuple[int, ...], float]]:
@@ -118,17 +68,6 @@ class ServeRule(Protocol):
     ) -> dict[str, Candidate] | None:
         """task -> serving network for the scoring total, or None if it cannot be computed."""
         ...
-
-
-def serve_by_table(networks: Sequence[Candidate], table: LossTable) -> dict[str, Candidate]:
-    """Each task served by the network (among ``networks``) with its lowest loss in ``table``; ties go to
-    the earlier network of ``networks``."""
-    out: dict[str, Candidate] = {}
-    for task in table.tasks:
-        holders = [c for c in networks if task in c.tasks]
-        if holders:
-            out[task] = min(holders, key=lambda c: table.loss(c, task))  # min keeps the first of equals
-    return out
 
 
 class BySelection:
@@ -166,6 +105,19 @@ def get_serve_rule(name: str) -> ServeRule:
 
 
 # -- the solver ----------------------------------------------------------------------------------------------
+def _checked_totals(weighted: np.ndarray) -> np.ndarray:
+    """The weighted losses, if every total of them is a finite float; ValueError otherwise (a loss of 1e308
+    would overflow a sum to infinity, which the solver would read as "no selection fits the budget")."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        largest = np.nansum(np.nanmax(np.abs(weighted), axis=0))
+    if not np.isfinite(largest):
+        raise ValueError(
+            "the losses (times their weights) are too large to add up in double precision: a total "
+            "overflows to infinity; rescale the losses (or the weights), e.g. divide them by a power of 10"
+        )
+    return weighted
+
+
 class GroupingSolver:
     """Exact solver for one selection table; one DP answers every budget up to ``max_budget``.
 
@@ -204,18 +156,29 @@ class GroupingSolver:
         self._rank = rank
         self._arrays = arrays
         self._unit, self._row_units = cost_units(arrays.capacities)
+        w = np.array([self.task_weights[t] for t in selection.tasks])
+        self._weighted = _checked_totals(arrays.losses * w)
+        best_rows = {int(np.nanargmin(column)) for column in self._weighted.T}
+        self._saturation = float(sum(as_fraction(arrays.capacities[r]) for r in best_rows))
         self._engine_built: ExactSolver | None = None
 
     @property
     def _engine(self) -> ExactSolver:
-        """The dynamic programme, run on first use (``cheapest_cost`` alone does not need it)."""
+        """The dynamic programme, run on first use (``cheapest_cost`` alone does not need it). Its budget axis
+        stops at :meth:`saturation_cost`: larger budgets change nothing, so they cost nothing."""
         if self._engine_built is None:
-            w = np.array([self.task_weights[t] for t in self.selection.tasks])
             a = self._arrays
+            axis = min(self.max_budget, self.saturation_cost())
             self._engine_built = ExactSolver(
-                self.selection.n_tasks, a.masks, a.capacities, a.losses * w, self._rank, self.max_budget
+                self.selection.n_tasks, a.masks, a.capacities, self._weighted, self._rank, axis
             )
         return self._engine_built
+
+    def saturation_cost(self) -> float:
+        """A budget (SNT) from which the optimum no longer improves: the cost of the networks that serve each
+        task with its lowest weighted loss of the whole table (their total is a lower bound of every
+        selection's, and they reach it)."""
+        return self._saturation
 
     @property
     def cost_unit(self) -> Fraction:
@@ -246,7 +209,7 @@ class GroupingSolver:
         Raises :class:`InfeasibleBudget` if no selection within the budget serves every task.
         """
         self._check_budget(budget)
-        choice = self._engine.choose(budget)
+        choice = self._engine.choose(min(budget, self.saturation_cost()))
         if choice is None:
             raise InfeasibleBudget(budget, self.cheapest_cost())
         # a network picked for two blocks is paid once; then every task goes to its lowest-loss network
@@ -339,6 +302,22 @@ def solve(
     return solver.grouping(budget, scoring, serve_by)
 
 
+def split_feasible(
+    selection: LossTable,
+    budgets: Iterable[float],
+    *,
+    weights: Mapping[str, float] | None = None,
+    objective: str = "sum",
+) -> tuple[list[float], list[float]]:
+    """``(feasible, infeasible)``: the budgets at which some selection of the table serves every task, and
+    the others (below the cheapest such selection). Used where a table may lack networks (failed
+    trainings, an approximation's table) and the budgets it cannot serve are dropped, not refused."""
+    cheapest = GroupingSolver(selection, weights=weights, objective=objective).cheapest_cost()
+    wanted = sorted({float(b) for b in budgets})
+    feasible = [b for b in wanted if b >= cheapest - 1e-9]
+    return feasible, [b for b in wanted if b < cheapest - 1e-9]
+
+
 def budget_curve(
     selection: LossTable,
     budgets: Iterable[float] | None = None,
@@ -397,9 +376,8 @@ __all__ = [
     "GroupingSolver",
     "InfeasibleBudget",
     "budget_curve",
-    "budget_range",
-    "default_budgets",
     "get_serve_rule",
     "serve_by_table",
     "solve",
+    "split_feasible",
 ]

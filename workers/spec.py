@@ -6,9 +6,24 @@ plain data (no tensors, no paths to live objects).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+STORED = "stored"
+"""Validation context key: set (``context={STORED: True}``) when reading back what was validated on the way in
+(the results store), so registry checks that import torch are not run again for a record already accepted."""
+
+
+def epochs_for(fidelity: float, epochs: int) -> int:
+    """Epochs a training at ``fidelity`` runs at most: ``ceil(fidelity * epochs)``, at least 1, robust to
+    float error (0.3 * 10 is 3, not 4; 0.28 * 25 is 7). The one rule the plan and the trainer both use."""
+    return max(1, math.ceil(round(fidelity * epochs, 9)))
+
+
+def _from_store(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get(STORED))
 
 
 class DatasetRef(BaseModel):
@@ -24,8 +39,9 @@ class TrainingSettings(BaseModel):
     """How a candidate is trained; part of the training key, so equal settings mean reusable trainings.
 
     ``epochs`` is the full schedule (fidelity 1.0); a training at fidelity f runs at most
-    ``ceil(f * epochs)`` epochs, stopping earlier when the validation loss has not improved for
-    ``patience`` epochs.
+    :func:`epochs_for` ``(f, epochs)`` epochs, stopping earlier when the validation loss has not improved
+    for ``patience`` epochs. The weighting method and its options are checked against the registry when a
+    user gives them (not again when the store reads them back, see :data:`STORED`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -35,9 +51,31 @@ class TrainingSettings(BaseModel):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, le=10)
     weight_decay: float = Field(0.0, ge=0, le=1)
-    weighting: str = "equal"
-    weighting_options: dict[str, float | bool | str] = Field(default_factory=dict)
+    weighting: str = Field("equal", description="loss weighting method: equal, uncertainty, gradnorm, ...")
+    weighting_options: dict[str, float | bool | str] = Field(
+        default_factory=dict, description="options of the weighting method (docs/weighting.md)"
+    )
     patience: int = Field(5, ge=1, le=10_000)
+
+    @field_validator("weighting")
+    @classmethod
+    def _known_weighting(cls, name: str, info: ValidationInfo) -> str:
+        if not _from_store(info):
+            from workers.weighting import WEIGHTINGS  # the registry imports torch: only when a user writes it
+
+            if name not in WEIGHTINGS:
+                raise ValueError(f"unknown method {name!r}; choose one of {', '.join(sorted(WEIGHTINGS))}")
+        return name
+
+    @field_validator("weighting_options")
+    @classmethod
+    def _known_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("weighting")
+        if name is not None and not _from_store(info):
+            from workers.weighting import WEIGHTINGS
+
+            WEIGHTINGS[name].parse_options(options)
+        return options
 
 
 class TrainingSpec(BaseModel):

@@ -5,8 +5,8 @@ subset of tasks at a capacity, trained on the plain sum of its task losses (or a
 of the registry) on the training split, early-stopped on the validation loss, and evaluated per task on
 validation (``selection`` losses: what the grouping is chosen on) and test (``scoring`` losses: what
 the chosen grouping is reported with). Fidelity is the fraction of the full schedule:
-``ceil(fidelity * settings.epochs)`` epochs at most (the paper's early-stopping approximation, ESA,
-trains candidates for a fraction of the schedule).
+``workers.spec.epochs_for(fidelity, settings.epochs)`` epochs at most (the paper's early-stopping
+approximation, ESA, trains candidates for a fraction of the schedule).
 
 Departures from the paper: the paper trains each network once with a fixed schedule and picks the
 best validation checkpoint; we do the same but also stop when the validation loss has not improved for
@@ -35,7 +35,14 @@ from workers.datasets import Dataset, Split, SplitName, TaskInfo, get_dataset
 from workers.device import choose_device, configure_threads
 from workers.losses import TaskEvaluator, TaskScores, task_loss
 from workers.models import MultiTaskModel, family_flops, make_family, multiplier_for_capacity
-from workers.spec import DatasetRef, EpochRecord, TrainingResult, TrainingSettings, TrainingSpec
+from workers.spec import (
+    DatasetRef,
+    EpochRecord,
+    TrainingResult,
+    TrainingSettings,
+    TrainingSpec,
+    epochs_for,
+)
 from workers.weighting import BackwardContext, LossWeighting, make_weighting
 
 logger = logging.getLogger(__name__)
@@ -44,7 +51,6 @@ __all__ = [
     "OPTIMIZERS",
     "DatasetCache",
     "dataset_cache",
-    "epochs_for",
     "evaluate",
     "load_dataset",
     "train_candidate",
@@ -124,11 +130,6 @@ def _param_groups(model: nn.Module, weighting: LossWeighting, settings: Training
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def epochs_for(fidelity: float, epochs: int) -> int:
-    """``ceil(fidelity * epochs)``, at least 1, robust to float error (0.3 * 10 is 3, not 4)."""
-    return max(1, math.ceil(round(fidelity * epochs, 9)))
-
-
 def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterable[torch.Tensor]:
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     return order.split(batch_size)

@@ -45,6 +45,25 @@ def load_spec_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def checked_output(path: Path | None) -> Path | None:
+    """``path`` once its folder exists (made if needed) and a file can be written there: checked before any
+    work, so a long run never ends on "cannot write". None stays None."""
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise CliError(f"{path}: is a folder; give a file name for the output")
+        existed = path.exists()
+        with path.open("a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write: {exc.strerror}") from None
+    return path
+
+
 def write_result(path: Path, result: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

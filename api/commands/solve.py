@@ -1,8 +1,8 @@
 """`taskgroup solve LOSSES`: the best grouping for each budget from a loss table trained elsewhere.
 
 No training, no Ray, no torch: reads the table (the paper's tab-separated files, CSV or JSON; see
-``docs/loss-tables.md``), optionally predicts the higher-order networks from the pairs (``--hoa``), solves the
-budget curve exactly (``docs/solver.md``) and prints it as a table, as JSON, or writes it to a file.
+``docs/loss-tables.md``) and hands it with the options to :func:`grouping.service.solve_tables` (the same
+service ``POST /solve`` calls), then prints the budget curve as a table, as JSON, or writes it to a file.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api.commands import CliError
+from api.commands.common import checked_output
 
 SERVE_BY_HELP = (
     "which chosen network serves a task in the scoring total: 'selection' (the one chosen on the selection "
@@ -32,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     p.add_argument("--scoring", type=Path, metavar="TEST_LOSSES", help="scoring (test) losses, same format")
     budgets = p.add_mutually_exclusive_group()
-    budgets.add_argument("--budget", type=float, metavar="B", help="one budget in SNT")
+    budgets.add_argument("--budget", metavar="B", help="one budget in SNT")
     budgets.add_argument(
         "--budgets",
         metavar="SWEEP",
@@ -45,7 +46,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         "--objective", choices=["sum", "relative"], default="sum", help="default: sum (the paper's)"
     )
     p.add_argument("--serve-by", choices=["selection", "scoring"], default="selection", help=SERVE_BY_HELP)
-    p.add_argument("--weights", metavar="T=W,...", help="per-task weights, e.g. s=1,d=2 (default 1)")
+    p.add_argument(
+        "--weights", metavar="T=W,...", help="per-task weights: s=1,d=2 or a JSON object (default 1)"
+    )
     p.add_argument("--tasks", metavar="NAMES", help="task names for the loss columns, e.g. s,d,n,k,e")
     p.add_argument(
         "--input-format", choices=["paper", "csv", "json"], help="default: from the file extension"
@@ -57,32 +60,6 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.set_defaults(run=run)
 
 
-def parse_budgets(text: str) -> list[float]:
-    """``1:5:0.5`` / ``1:5`` (step 0.5) / ``1,2.5,4`` -> budgets (see :func:`grouping.parse_budgets`)."""
-    from grouping.solver import parse_budgets as parse
-
-    try:
-        return parse(text)
-    except ValueError as exc:
-        raise CliError(f"--{exc}") from None
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """``s=1,d=2`` -> {"s": 1.0, "d": 2.0}."""
-    out: dict[str, float] = {}
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        task, sep, value = item.partition("=")
-        try:
-            if not sep or not task.strip():
-                raise ValueError
-            out[task.strip()] = float(value)
-        except ValueError:
-            raise CliError(f"--weights: expected TASK=WEIGHT pairs like s=1,d=2, got {item!r}") from None
-    return out
-
-
 def _read(path: Path, fmt: str | None, tasks: list[str] | None) -> Any:
     from grouping.io import LossTableError, read_loss_tables
 
@@ -92,47 +69,46 @@ def _read(path: Path, fmt: str | None, tasks: list[str] | None) -> Any:
         raise CliError(str(exc)) from None
 
 
-def run(args: argparse.Namespace) -> int:
-    from grouping.hoa import MissingPairError, higher_order_approximation
-    from grouping.solver import budget_curve
+def options_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`grouping.service.SolveOptions` of the flags; a one-line error naming the flag."""
+    from pydantic import ValidationError
 
+    from grouping.service import SolveOptions
+    from grouping.validation import format_validation_error
+
+    try:
+        return SolveOptions(
+            budgets=args.budget if args.budget is not None else args.budgets,
+            objective=args.objective,
+            serve_by=args.serve_by,
+            weights=args.weights,
+            hoa=args.hoa,
+        )
+    except ValidationError as exc:
+        raise CliError(format_validation_error(exc, flags=True)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from grouping.service import solve_tables
+
+    options = options_from_args(args)
+    output = checked_output(args.output)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else None
     loaded = _read(args.losses, args.input_format, tasks)
-    selection = loaded.selection
     scoring = loaded.scoring
     if args.scoring is not None:
         scoring = _read(args.scoring, args.input_format, tasks).selection
-    if args.hoa:
-        try:
-            selection = higher_order_approximation(selection)
-        except MissingPairError as exc:
-            raise CliError(
-                f"{args.losses}: HOA cannot predict network {exc.network}: no pair network "
-                f"{', '.join(exc.missing)} (HOA needs every pair)"
-            ) from None
-    budgets = (
-        [args.budget] if args.budget is not None else parse_budgets(args.budgets) if args.budgets else None
-    )
-    weights = parse_weights(args.weights) if args.weights else None
     try:
-        curve = budget_curve(
-            selection,
-            budgets,
-            scoring=scoring,
-            weights=weights,
-            objective=args.objective,
-            serve_by=args.serve_by,
-        )
+        curve = solve_tables(loaded.selection, scoring, options)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     data = curve.model_dump(mode="json")
-    if args.output is not None:
+    if output is not None:
         try:
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(json.dumps(data, indent=2) + "\n")
+            output.write_text(json.dumps(data, indent=2) + "\n")
         except OSError as exc:
-            raise CliError(f"{args.output}: cannot write: {exc.strerror}") from None
-        print(f"budget curve ({len(curve.curve)} budgets) written to {args.output}")
+            raise CliError(f"{output}: cannot write: {exc.strerror}") from None
+        print(f"budget curve ({len(curve.curve)} budgets) written to {output}")
         return 0
     if args.format == "json":
         print(json.dumps(data, indent=2))
@@ -148,4 +124,4 @@ def format_curve(curve: Any, losses: Path, scoring: Path | None, hoa: bool = Fal
     head = f"selection: {losses}{' (HOA from pairs)' if hoa else ''}"
     if scoring is not None:
         head += f"   scoring: {scoring}"
-    return render(curve.model_dump(mode="json"), [head])
+    return render(curve, [head])

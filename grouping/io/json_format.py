@@ -16,13 +16,7 @@ from pydantic import ValidationError
 from grouping.io.base import LoadedTables, LossTableError
 from grouping.schema import LossTableModel
 from grouping.table import LossTable
-
-
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+from grouping.validation import format_validation_error
 
 
 class JsonFormat:
@@ -49,10 +43,7 @@ class JsonFormat:
         try:
             model = LossTableModel.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = _path(tuple(err["loc"]))
-            msg = err["msg"].removeprefix("Value error, ")
-            raise LossTableError(source, None, f"{where}: {msg}" if where else msg) from None
+            raise LossTableError(source, None, format_validation_error(exc)) from None
         return LoadedTables(model.selection_table(), model.scoring_table())
 
     def dumps(self, table: LossTable, scoring: LossTable | None = None) -> str:

@@ -8,13 +8,12 @@ import math
 import numpy as np
 import pytest
 
+from grouping.budgets import budget_range, default_budgets
 from grouping.candidates import Candidate
 from grouping.solver import (
     GroupingSolver,
     InfeasibleBudget,
     budget_curve,
-    budget_range,
-    default_budgets,
     solve,
 )
 from grouping.table import LossTable

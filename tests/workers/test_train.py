@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from workers.datasets import DATASETS, Dataset, Split, SplitName, TaskInfo, TaskKind
 from workers.device import allotted_cpus, choose_device, choose_threads
-from workers.spec import EpochRecord, TrainingResult, TrainingSettings, TrainingSpec
-from workers.train import _param_groups, dataset_cache, epochs_for, load_dataset, train_candidate
+from workers.spec import EpochRecord, TrainingResult, TrainingSettings, TrainingSpec, epochs_for
+from workers.train import _param_groups, dataset_cache, load_dataset, train_candidate
 from workers.weighting import WEIGHTINGS, BackwardContext, LossWeighting
 
 PLANTED = {"name": "planted", "params": {"samples": 128, "evaluation_samples": 128}}

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from grouping.validation import format_validation_error
 from workers.datasets.base import SPLITS, Dataset, Split, SplitName, TaskInfo, TaskKind
 
 DATASETS: dict[str, type[Dataset]] = {}
@@ -28,10 +29,7 @@ def get_dataset(name: str, params: dict[str, Any] | None = None) -> Dataset:
     try:
         parsed = cls.Params.model_validate(params or {})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ValueError(f"dataset.params ({name}): {problems}") from None
+        raise ValueError(f"dataset.params ({name}): {format_validation_error(exc)}") from None
     return cls(parsed)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from grouping.validation import format_validation_error
 from workers.datasets.base import TaskInfo
 from workers.models.base import ModelFamily, MultiTaskModel
 from workers.models.capacity import count_flops, family_flops, multiplier_for_capacity
@@ -40,8 +41,7 @@ def make_family(
     try:
         parsed = cls.Options.model_validate(options or {})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"model options ({input_kind}): {problems}") from None
+        raise ValueError(f"model options ({input_kind}): {format_validation_error(exc)}") from None
     return cls(input_shape, tasks, parsed)
 
 

@@ -20,6 +20,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
+from grouping.validation import format_validation_error
+
 
 @dataclass
 class BackwardContext:
@@ -75,11 +77,7 @@ class LossWeighting(nn.Module, ABC):
         try:
             return cls.Options(**options)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in e['loc']) or '?'}: "
-                + ("unknown option" if e["type"] == "extra_forbidden" else f"{e['msg']} (got {e['input']!r})")
-                for e in error.errors()
-            )
+            problems = format_validation_error(error, noun="option", show_input=True)
             raise ValueError(
                 f"weighting_options for {cls.name!r}: {problems}; {cls.describe_options()}"
             ) from None

@@ -1,0 +1,111 @@
+"""Solve a loss table: the one service both faces call (``taskgroup solve`` and ``POST /solve``).
+
+Given a selection table (validation losses), an optional scoring table (test losses) and :class:`SolveOptions`
+(budgets, objective, per-task weights, serving rule, HOA), :func:`solve_tables` checks that the tables fit
+together, predicts the higher-order networks from the pairs when asked (HOA, Standley et al. ICML 2020,
+section 3.4) and returns the budget curve. Every problem is a ``ValueError`` naming the option or table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from grouping.budgets import parse_budgets
+from grouping.hoa import MissingPairError, higher_order_approximation
+from grouping.results import BudgetCurve
+from grouping.solver import budget_curve
+from grouping.table import LossTable
+from grouping.weights import parse_weights
+
+
+class SolveOptions(BaseModel):
+    """How to solve a table: budgets, objective, weights, serving rule, HOA (the grammar of every face)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budgets: list[float] | None = Field(
+        None,
+        description="SNT budgets: a list, one number, or text: a sweep 'start:stop[:step]' or '1,2,3'; "
+        "default 1..n by 0.5",
+    )
+    objective: Literal["sum", "relative"] = Field("sum", description="sum (the paper's) or relative")
+    serve_by: Literal["selection", "scoring"] = Field(
+        "selection", description="which chosen network serves a task in the scoring total"
+    )
+    weights: dict[str, float] | None = Field(
+        None, description="per-task weights of the objective: an object, or text 's=2,d=1'"
+    )
+    hoa: bool = Field(False, description="predict the 3+-task networks from the pairs first (HOA)")
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _budgets(cls, value: Any) -> list[float] | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return [float(b) for b in _without_field_name(parse_budgets, value)]
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights(cls, value: Any) -> dict[str, float] | None:
+        return _without_field_name(parse_weights, value)
+
+
+def _without_field_name(parse: Any, value: Any) -> Any:
+    """``parse(value)``, its ValueError without the leading ``field:`` (pydantic names the field itself)."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).partition(": ")[2] or str(exc)) from None
+
+
+def aligned_scoring(selection: LossTable, scoring: LossTable | None) -> LossTable | None:
+    """The scoring table with its tasks in the selection table's order; ValueError if the task sets differ."""
+    if scoring is None or scoring.tasks == selection.tasks:
+        return scoring
+    if set(scoring.tasks) != set(selection.tasks):
+        raise ValueError(
+            f"the scoring table's tasks {list(scoring.tasks)} differ from the selection table's "
+            f"{list(selection.tasks)}: give both tables the same tasks"
+        )
+    return LossTable(selection.tasks, scoring.rows.values())
+
+
+def solve_tables(
+    selection: LossTable,
+    scoring: LossTable | None = None,
+    options: SolveOptions | None = None,
+    *,
+    max_tasks: int | None = None,
+) -> BudgetCurve:
+    """The budget curve of ``selection`` (scored on ``scoring``) under ``options``.
+
+    ``max_tasks``: refuse larger tables (a service's limit; the message says how to go beyond it).
+    """
+    options = options or SolveOptions()
+    if max_tasks is not None and selection.n_tasks > max_tasks:
+        raise ValueError(
+            f"the table has {selection.n_tasks} tasks; this service solves at most {max_tasks} "
+            "(TASKGROUP_SOLVE_MAX_TASKS): use `taskgroup solve` for larger tables"
+        )
+    scoring = aligned_scoring(selection, scoring)
+    if options.hoa:
+        try:
+            selection = higher_order_approximation(selection)
+        except MissingPairError as exc:
+            raise ValueError(
+                f"HOA cannot predict network {exc.network}: no pair network {', '.join(exc.missing)} "
+                "(HOA needs every pair network of the tasks)"
+            ) from None
+    return budget_curve(
+        selection,
+        budgets=options.budgets,
+        scoring=scoring,
+        weights=options.weights,
+        objective=options.objective,
+        serve_by=options.serve_by,
+    )
+
+
+__all__ = ["SolveOptions", "aligned_scoring", "solve_tables"]
