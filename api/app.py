@@ -30,12 +30,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.manager import JobManager
 from api.models import SolveRequest
 from api.routers import datasets, health, jobs, report, solve
 from api.routers.common import reject_unknown_query
 from api.routers.health import package_version
 from api.settings import Settings
+from grouping.validation import format_errors
+from search.manager import JobManager
 from search.spec import JobSpec
 from search.store import StoreError, open_store
 
@@ -118,36 +119,21 @@ async def _no_receive() -> Message:
 # ---------------------------------------------------------------------- error answers
 
 
-def _where(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        kind = parts.pop(0)
-        if not parts:
-            return "(spec)" if kind == "body" else kind
-        return ".".join(parts) if kind == "body" else f"{kind} parameter {'.'.join(parts)}"
-    return ".".join(parts) or "(request)"
-
-
 BODY_TYPE_ERRORS = frozenset({"missing", "model_attributes_type", "dict_type", "model_type"})
 BODY_HINT = "send the body as a JSON object with the header 'Content-Type: application/json'"
 
 
 def describe_errors(errors: list[dict[str, Any]], content_type: str | None = None) -> str:
-    """One ``field: problem`` line per validation error, with a hint where pydantic's message has none."""
+    """One ``field: problem`` line per validation error (:func:`grouping.validation.format_errors`), with a
+    hint on how to send a body when the body itself is missing or not a JSON object."""
     lines = []
     for err in errors:
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        kind = err.get("type")
-        if tuple(err.get("loc", ())) == ("body",) and kind in BODY_TYPE_ERRORS:
+        if tuple(err.get("loc", ())) == ("body",) and err.get("type") in BODY_TYPE_ERRORS:
             got = f" (got Content-Type {content_type!r})" if content_type else ""
-            what = "the body is missing" if kind == "missing" else "the body is not a JSON object"
+            what = "the body is missing" if err.get("type") == "missing" else "the body is not a JSON object"
             lines.append(f"{what}: {BODY_HINT}{got}")
-            continue
-        if kind == "extra_forbidden":
-            message = "unknown field: remove it (GET /docs lists the fields)"
-        elif kind == "missing":
-            message = "required: add this field"
-        lines.append(f"{_where(err.get('loc', ()))}: {message}")
+        else:
+            lines.append(format_errors([err]))
     return "; ".join(lines)
 
 
@@ -247,7 +233,7 @@ def _connect_ray(app: FastAPI, settings: Settings) -> None:
             signal.signal(signal.SIGTERM, previous)
     app.state.ray_address = info.address
     app.state.dashboard_url = settings.dashboard_url or info.dashboard_url
-    app.state.check_resources = ray_runner.check_resources
+    app.state.cluster_capacity = ray_runner.cluster_capacity
     log.info("Ray at %s (dashboard %s), resources %s", info.address, app.state.dashboard_url, info.resources)
 
 
@@ -258,7 +244,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = store
     app.state.ray_address = None
     app.state.dashboard_url = settings.dashboard_url
-    app.state.check_resources = None
+    app.state.cluster_capacity = None
     started_ray = False
     try:
         if settings.run_jobs:
@@ -267,7 +253,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             started_ray = not ray.is_initialized()
             _connect_ray(app, settings)
         app.state.solve_limiter = anyio.CapacityLimiter(solve.SOLVE_CONCURRENCY)
-        manager = JobManager(store, settings, app.state.ray_address)
+        manager = JobManager(store, settings.queue(), app.state.ray_address)
         app.state.manager = manager
         manager.start()
         app.state.started = time.monotonic()

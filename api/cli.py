@@ -11,12 +11,20 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from api.commands import COMMANDS, CliError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line like every other error of the command (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="taskgroup",
         description="Which tasks should be learned together? Train candidate networks, solve the grouping.",
     )

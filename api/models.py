@@ -1,7 +1,9 @@
 """Response (and non-spec request) models of the HTTP API: what the OpenAPI document at /docs shows.
 
 The request model of ``POST /jobs`` is :class:`search.spec.JobSpec` itself (the same model as the CLI's
-spec files). Results keep the DESIGN.md shape: a budget curve whose ``curve`` holds one record per budget.
+spec files); a job's progress and result are the typed records of :mod:`search.records` (one definition for
+the store, the API and the CLI). Results keep the DESIGN.md shape: a budget curve whose ``curve`` holds one
+record per budget.
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from grouping.schema import LossTableModel
-from search.store import JobState, TrainingState
+from grouping.service import SolveOptions
+from search.plan import PlanSummary
+from search.records import Progress
+from search.spec import JobSpec
+from search.states import JobState, TrainingState
 
 
 class ErrorResponse(BaseModel):
@@ -30,22 +36,6 @@ class JobLinks(BaseModel):
     result: str
     grouping: str = Field(description="add ?budget=B (one of the job's budgets)")
     dashboard: str | None = Field(None, description="the Ray dashboard, where the job's trials run")
-
-
-class Progress(BaseModel):
-    """Counts of a job's trainings. ``done`` includes the ``reused`` ones found already in the store."""
-
-    model_config = ConfigDict(extra="allow")
-
-    total: int = 0
-    done: int = 0
-    reused: int = 0
-    trained: int = 0
-    running: int = 0
-    failed: int = 0
-    pending: int = 0
-    elapsed_seconds: float | None = None
-    estimate_seconds: float | None = Field(None, description="estimated seconds left (from trainings so far)")
 
 
 class JobCreated(BaseModel):
@@ -79,8 +69,8 @@ class JobSummary(BaseModel):
 class JobDetail(JobSummary):
     """One job with its spec, plan, timings and the Ray dashboard URL."""
 
-    spec: dict[str, Any]
-    plan: dict[str, Any] | None = None
+    spec: JobSpec
+    plan: PlanSummary | None = None
     queue_position: int | None = Field(None, description="1 = next to start (queued jobs only)")
     elapsed_seconds: float | None = Field(None, description="since it started (until it finished)")
     dashboard_url: str | None = None
@@ -127,19 +117,11 @@ class TrainingList(BaseModel):
     items: list[TrainingView]
 
 
-class SolveRequest(BaseModel):
-    """``POST /solve`` as JSON: a loss table (selection rows, optional scoring rows) and the budgets."""
-
-    model_config = ConfigDict(extra="forbid")
+class SolveRequest(SolveOptions):
+    """``POST /solve`` as JSON: a loss table (selection rows, optional scoring rows) and the options of
+    :class:`grouping.service.SolveOptions` (the same grammar as ``taskgroup solve``'s flags)."""
 
     table: LossTableModel
-    budgets: list[float] | str | float | None = Field(
-        None, description="SNT budgets: a list, one number, or a sweep 'start:stop:step'; default 1..n by 0.5"
-    )
-    objective: Literal["sum", "relative"] = "sum"
-    serve_by: Literal["selection", "scoring"] = "selection"
-    weights: dict[str, float] | None = Field(None, description="per-task weights of the objective")
-    hoa: bool = Field(False, description="predict missing higher-order networks from pairs (HOA) first")
 
 
 class HealthComponent(BaseModel):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 from grouping.results import BudgetCurve
+from search.records import JobResult, Progress
 
 
 def _number(value: float | None, digits: int = 5) -> str:
@@ -37,30 +38,24 @@ def format_curve(curve: BudgetCurve, head: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def format_result(result: dict[str, Any]) -> str:
+def format_result(result: JobResult) -> str:
     """A job result: the curve, then the baselines and any trainings that were missing."""
-    curve = BudgetCurve.model_validate({k: result[k] for k in BudgetCurve.model_fields if k in result})
-    parts = [format_curve(curve, [f"job {result['job_id']}"] if "job_id" in result else None)]
-    baselines = result.get("baselines") or []
-    if baselines:
+    parts = [format_curve(result, [f"job {result.job_id}"])]
+    if result.baselines:
         parts.append("baselines:")
-        for b in baselines:
-            parts.append(
-                f"  {b['name']:<22} cost {b['cost']:>5g}  selection {_number(b.get('selection_total'))}"
-                f"  scoring {_number(b.get('scoring_total'))}"
-            )
-    dropped = result.get("infeasible_budgets") or []
-    if dropped:
-        parts.append(
-            f"budgets {', '.join(f'{b:g}' for b in dropped)} SNT dropped: no selection of the trained "
-            f"networks that fits them serves every task"
-        )
-    missing = result.get("missing") or []
-    if missing:
-        parts.append(f"missing ({len(missing)} trainings failed; solved without them):")
         parts.extend(
-            f"  {','.join(m['tasks'])}@{m['capacity']:g} seed {m['seed']}: {m['error']}" for m in missing
+            f"  {b.name:<22} cost {b.cost:>5g}  selection {_number(b.selection_total)}"
+            f"  scoring {_number(b.scoring_total)}"
+            for b in result.baselines
         )
+    if result.infeasible_budgets:
+        parts.append(
+            f"budgets {', '.join(f'{b:g}' for b in result.infeasible_budgets)} SNT dropped: no selection of "
+            f"the trained networks that fits them serves every task"
+        )
+    if result.missing:
+        parts.append(f"missing ({len(result.missing)} trainings failed; solved without them):")
+        parts.extend(f"  {','.join(m.tasks)}@{m.capacity:g} seed {m.seed}: {m.error}" for m in result.missing)
     return "\n".join(parts)
 
 
@@ -88,22 +83,21 @@ class ProgressBar:
         self.last_line = 0.0
         self.drawn = False
 
-    def update(self, progress: dict[str, Any]) -> None:
-        total = max(1, int(progress["total"]))
-        done = int(progress["done"])
-        filled = round(self.width * done / total)
+    def update(self, progress: Progress) -> None:
+        total = max(1, progress.total)
+        filled = round(self.width * progress.done / total)
         line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{progress['total']} trainings "
-            f"({progress['reused']} reused, {progress['failed']} failed, {progress['running']} running)  "
-            f"{format_duration(progress['elapsed_seconds'])} elapsed, "
-            f"~{format_duration(progress['estimate_seconds'])} left"
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {progress.done}/{progress.total} trainings "
+            f"({progress.reused} reused, {progress.failed} failed, {progress.running} running)  "
+            f"{format_duration(progress.elapsed_seconds)} elapsed, "
+            f"~{format_duration(progress.estimate_seconds)} left"
         )
         now = time.monotonic()
         if self.tty:
             self.stream.write("\r" + line.ljust(100))
             self.stream.flush()
             self.drawn = True
-        elif now - self.last_line >= 10 or done == progress["total"]:
+        elif now - self.last_line >= 10 or progress.done == progress.total:
             self.stream.write(line + "\n")
             self.stream.flush()
             self.last_line = now

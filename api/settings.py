@@ -27,9 +27,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from grouping.validation import format_errors
+from search.manager import QueueSettings
+from search.settings import default_runs_dir
 from search.store import DEFAULT_URL
 
 ENV_VARS: dict[str, str] = {
@@ -51,10 +55,6 @@ ENV_VARS: dict[str, str] = {
 """Setting name -> the environment variable that sets it."""
 
 
-def _default_runs_dir() -> Path:
-    return Path.home() / ".cache" / "taskgrouping" / "runs"
-
-
 class Settings(BaseModel):
     """What the service is configured with (see the module docstring for the environment variables)."""
 
@@ -64,7 +64,7 @@ class Settings(BaseModel):
     api_token: SecretStr | None = None
     max_concurrent_jobs: int = Field(1, ge=1, le=256)
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "taskgrouping")
-    runs_dir: Path = Field(default_factory=_default_runs_dir)
+    runs_dir: Path = Field(default_factory=default_runs_dir)
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     solve_max_tasks: int = Field(12, ge=2, le=16)
     run_jobs: bool = True
@@ -90,6 +90,10 @@ class Settings(BaseModel):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    def queue(self) -> QueueSettings:
+        """The settings of the job queue (:class:`search.manager.JobManager`)."""
+        return QueueSettings.model_validate(self.model_dump(include=set(QueueSettings.model_fields)))
+
     @property
     def token(self) -> str | None:
         """The API token in clear, or None when auth is off."""
@@ -109,13 +113,22 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                name = str(err["loc"][0]) if err["loc"] else ""
-                var = ENV_VARS.get(name, name)
-                shown = "(hidden)" if name == "api_token" else repr(err.get("input"))
-                problems.append(f"{var}: {err['msg']} (got {shown})")
-            raise ValueError("bad service settings: " + "; ".join(problems)) from None
+            errors = [_as_variable(err) for err in exc.errors(include_url=False)]
+            raise ValueError("bad service settings: " + format_errors(errors, show_input=True)) from None
+
+
+class _Hidden:
+    """Shown in place of a secret's value in error messages."""
+
+    def __repr__(self) -> str:
+        return "(hidden)"
+
+
+def _as_variable(error: Any) -> dict[str, Any]:
+    """A settings validation error named by its environment variable, a secret's value hidden."""
+    name = str(error["loc"][0]) if error["loc"] else ""
+    shown = _Hidden() if name == "api_token" else error.get("input")
+    return {**error, "loc": (ENV_VARS.get(name, name),), "input": shown}
 
 
 __all__ = ["ENV_VARS", "Settings"]

@@ -128,6 +128,7 @@ def main() -> int:
     env.update(
         RAY_AUTH_MODE="disabled",
         RAY_USAGE_STATS_ENABLED="0",
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",  # the service's Ray on 127.0.0.1: bench traffic stays local
         TASKGROUP_DATA_DIR=str(workdir / "data"),
         TASKGROUP_RUNS_DIR=str(workdir / "runs"),
         TASKGROUP_RAY_NUM_CPUS=str(args.ray_cpus),

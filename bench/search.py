@@ -6,7 +6,7 @@ another in one process, and Ray's overhead per training.
 Two workloads: a `planted` exhaustive job (tiny trainings, so the fixed cost per training shows) and a
 taskonomy-mini ESA job (trainings of seconds). Both runs train the same plan with one thread per training.
 The sequential baseline calls ``workers.train_candidate`` in a loop in this process
-(data loaded once, no Ray). The Ray run is a real job (``search.job.run_job``) on a fresh store, so nothing is
+(data loaded once, no Ray). The Ray run is a real job (``search.run.run_job``) on a fresh store, so nothing is
 reused; its wall time includes Ray start-up of the trial processes, Tune's fixed cost and the store writes.
 Overhead per training = (Ray wall x CPUs - sum of the trainings' own wall seconds) / trainings.
 """
@@ -26,40 +26,47 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1: bench traffic stays local
 
 
 def measure(label: str, spec_data: dict, cpus: int) -> None:
     """Train the plan of ``spec_data`` sequentially in this process, then as a real job on Ray; print both."""
     import ray
 
-    from search.job import plan_for, run_job, submit_job
-    from search.spec import JobSpec
+    from search.run import run_job
+    from search.submit import prepare, submit_job
     from workers.train import train_candidate
 
-    spec = JobSpec.model_validate(spec_data)
-    plan = plan_for(spec)
-    n = len(plan.trainings)
+    submission = prepare(spec_data)
+    spec, plan = submission.spec, submission.plan
+    specs = [plan.training_spec(t).model_copy(update={"threads": 1}) for t in plan.trainings]
+    n = len(specs)
     print(
         f"\n{label}: {n} trainings ({spec.approximation}, fidelity {spec.effective_fidelity:g}, "
         f"{spec.training.epochs} epochs full schedule, 1 thread each)"
     )
-    train_candidate(plan.trainings[0].spec.model_copy(update={"threads": 1}))  # warm: data, imports
+    train_candidate(specs[0])  # warm: data, imports
     started = time.perf_counter()
-    for training in plan.trainings:
-        train_candidate(training.spec.model_copy(update={"threads": 1}))
+    for training in specs:
+        train_candidate(training)
     sequential = time.perf_counter() - started
 
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 1024**2)
+    ray.init(
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=100 * 1024**2,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         from search.store import open_store
 
         store = open_store(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        job = submit_job(store, spec)
+        job = submit_job(store, submission)
         started = time.perf_counter()
         final = run_job(store, job.id, runs_dir=Path(tmp) / "runs")
         parallel = time.perf_counter() - started
         assert final.state == "succeeded", final.error
-        trained_seconds = final.result["provenance"]["training_seconds"]
+        trained_seconds = final.result.provenance.training_seconds
     ray.shutdown()
 
     print(f"  sequential, one process: {sequential:7.1f} s  {60 * n / sequential:7.1f} trainings/min")

@@ -27,9 +27,9 @@ import tracemalloc
 
 import numpy as np
 
+from grouping.budgets import default_budgets
 from grouping.candidates import paper_candidates
 from grouping.milp import milp_solve
-from grouping.budgets import default_budgets
 from grouping.solver import GroupingSolver, budget_curve
 from grouping.table import LossTable, TableRow
 

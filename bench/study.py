@@ -14,7 +14,7 @@ evaluation serves by test losses, see ../shared/data/README.md). Gap = 100 * (me
 Parts:
 * ``standley``: no training. The paper's own loss files (../shared/data/standley), four settings.
 * ``planted``: a one-minute check of the whole pipeline on the built-in planted dataset (known answer).
-* ``sarcos``, ``taskonomy1``, ``taskonomy2``: trained through the product (``search.job.submit_job`` +
+* ``sarcos``, ``taskonomy1``, ``taskonomy2``: trained through the product (``search.submit.submit_job`` +
   ``run_job`` on a local Ray with 2 CPUs), with a results store outside the repository (default
   ``~/.cache/taskgrouping/study.db``). Job ids are fixed (``study-<part>-<method>``) and every training is
   stored as it ends, so rerunning a part resumes it: finished jobs are read back, unfinished ones train only
@@ -41,6 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the study's local Ray on 127.0.0.1 only
 
 from api.report.figures import affinity_figure, curve_figure, groupings_figure  # noqa: E402
 from grouping import (  # noqa: E402
@@ -54,14 +55,15 @@ from grouping import (  # noqa: E402
 )
 from grouping.affinity import pairwise_affinity  # noqa: E402
 from grouping.evaluation import (  # noqa: E402
-    baseline_networks,
+    fixed_baselines,
     gap_percent,
     mean_gap,
     random_grouping_totals,
     rank_agreement,
-    served_total,
-    serving,
 )
+from grouping.solver import split_feasible  # noqa: E402
+from search.records import JobResult  # noqa: E402
+from search.spec import JobSpec  # noqa: E402
 
 log = logging.getLogger("study")
 SHARED = Path(os.environ.get("TASKGROUP_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -74,7 +76,7 @@ RANDOM = "random grouping (mean)"
 # ----------------------------------------------------------------------------------------- scoring helpers
 def score_curve(method: LossTable, scoring: LossTable, budgets: list[float]) -> list[dict[str, Any]]:
     """The method's chosen grouping per budget (on its own selection table), totalled on ``scoring``."""
-    feasible = [b for b in budgets if b >= _cheapest(method) - 1e-9]
+    feasible, _ = split_feasible(method, budgets)
     return curve_records(budget_curve(method, budgets=feasible, scoring=scoring))
 
 
@@ -94,21 +96,10 @@ def curve_records(curve: BudgetCurve) -> list[dict[str, Any]]:
     ]
 
 
-def _cheapest(table: LossTable) -> float:
-    from grouping import GroupingSolver
-
-    return GroupingSolver(table).cheapest_cost()
-
-
 def baselines(selection: LossTable, scoring: LossTable) -> list[dict[str, Any]]:
     """The paper's fixed baselines (all-task network, independent full and half singles) on ``scoring``."""
     return [
-        {
-            "name": name,
-            "cost": float(sum(c.cost for c in nets)),
-            "scoring_total": served_total(serving(nets, selection), scoring),
-        }
-        for name, nets in baseline_networks(selection.tasks).items()
+        b.model_dump(include={"name", "cost", "scoring_total"}) for b in fixed_baselines(selection, scoring)
     ]
 
 
@@ -285,13 +276,15 @@ def figures_standley(data: dict[str, Any]) -> dict[str, bytes]:
                 gain[i, j] = value
     return {
         "curve": curve_figure(
-            curves, setting["baselines"][:2], title="Standley et al. setting 1 (paper's own losses)"
+            curves,
+            [baseline_point(b) for b in setting["baselines"][:2]],
+            title="Standley et al. setting 1 (paper's own losses)",
         ),
         "affinity": affinity_figure(
             AffinityTable(tasks, gain), title="Paper setting 1: pairwise affinity (test losses)"
         ),
         "groupings": groupings_figure(
-            setting["optimal_result"],
+            BudgetCurve.model_validate(setting["optimal_result"]),
             title="Paper setting 1: optimal groupings (validation choice, test totals)",
         ),
     }
@@ -361,32 +354,40 @@ TRAINED_PARTS: dict[str, Callable[[], TrainedPart]] = {
 }
 
 
-def _comparable(spec: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class StudyRun:
+    """A job of the study: its result, and its wall time from the store (first start to finish), so a rerun
+    that only reads the job back still reports what running it cost."""
+
+    result: JobResult
+    job_wall_seconds: float | None
+
+
+def _comparable(spec: JobSpec) -> dict[str, Any]:
     """A job spec, normalised, without the dataset file's location (a clone elsewhere keeps its jobs; the
     file's content is in every training's key through the dataset fingerprint)."""
-    from search.job import parse_spec
-
-    data = parse_spec(spec).model_dump(mode="json")
+    data = spec.model_dump(mode="json")
     data["dataset"]["params"] = {k: v for k, v in data["dataset"]["params"].items() if k != "path"}
     return data
 
 
-def _run(store: Any, job_id: str, spec: dict[str, Any], runs_dir: Path | None = None) -> dict[str, Any]:
-    """Run (or resume, or read back) the job ``job_id``; returns its result. A stored job of that id run
-    with other settings is refused (its result would not be what the part now asks for)."""
+def _run(store: Any, job_id: str, spec: dict[str, Any], runs_dir: Path | None = None) -> StudyRun:
+    """Run (or resume, or read back) the job ``job_id``. A stored job of that id run with other settings is
+    refused (its result would not be what the part now asks for)."""
     from search import ray_runner
-    from search.job import run_job, submit_job
+    from search.run import run_job
     from search.store import JobState
+    from search.submit import prepare, submit_job
 
     try:
+        submission = prepare(spec)
         try:
             job = store.get_job(job_id)
         except KeyError:
-            job = submit_job(store, spec, job_id=job_id)
-        same = _comparable(job.spec) == _comparable(spec)
+            job = submit_job(store, submission, job_id=job_id)
     except ValueError as exc:  # a spec the product refuses, e.g. a dataset file that is not there
         raise SystemExit(f"job {job_id}: {exc}") from None
-    if not same:
+    if _comparable(job.spec) != _comparable(submission.spec):
         raise SystemExit(
             f"job {job_id} in the store was run with other settings than this part now uses; "
             f"give another store (--db) or delete that job from it"
@@ -396,27 +397,24 @@ def _run(store: Any, job_id: str, spec: dict[str, Any], runs_dir: Path | None = 
             store.update_job(job_id, state=JobState.QUEUED)
         ray_runner.ensure_ray(num_cpus=2)  # a local Ray of 2 CPUs, started only when something must train
         started = time.monotonic()
-        log.info("running %s (%s)", job_id, job.plan)
+        log.info("running %s (%s)", job_id, submission.plan.summary())
         job = run_job(store, job_id, runs_dir=runs_dir)
         log.info("%s: %s in %.0f s", job_id, job.state.value, time.monotonic() - started)
     if job.state is not JobState.SUCCEEDED or job.result is None:
         raise SystemExit(f"job {job_id} ended {job.state.value}: {job.error}")
-    result = dict(job.result)
-    # the job's wall time from the store (first start to finish), so a rerun that only reads the job back
-    # still reports what running it cost
+    wall = None
     if job.started_at is not None and job.finished_at is not None:
-        result["job_wall_seconds"] = round((job.finished_at - job.started_at).total_seconds(), 1)
-    return result
+        wall = round((job.finished_at - job.started_at).total_seconds(), 1)
+    return StudyRun(job.result, wall)
 
 
-def _tables(result: dict[str, Any]) -> tuple[LossTable, LossTable | None]:
-    model = LossTableModel.model_validate(result["loss_table"])
-    return model.selection_table(), model.scoring_table()
+def _tables(run: StudyRun) -> tuple[LossTable, LossTable | None]:
+    return run.result.loss_table.selection_table(), run.result.loss_table.scoring_table()
 
 
-def _compute(result: dict[str, Any]) -> dict[str, Any]:
-    trainings = result["provenance"]["trainings"]
-    seconds = math.fsum(t["wall_seconds"] or 0.0 for t in trainings if t["state"] == "succeeded")
+def _compute(run: StudyRun) -> dict[str, Any]:
+    trainings = run.result.provenance.trainings
+    seconds = math.fsum(t.wall_seconds or 0.0 for t in trainings if t.state == "succeeded")
     return {"trainings": len(trainings), "wall_seconds": round(seconds, 2)}
 
 
@@ -440,10 +438,10 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     n = len(part.tasks)
     budgets = default_budgets(n)
 
-    def run(job_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    def run(job_id: str, spec: dict[str, Any]) -> StudyRun:
         return _run(store, job_id, spec, runs_dir=args.runs_dir)
 
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, StudyRun] = {}
     for seed in range(seeds):
         results[f"exhaustive seed {seed}"] = run(
             f"study-{name}-exhaustive-s{seed}", {**base, "approximation": "exhaustive", "seed": seed}
@@ -474,7 +472,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     methods[ORACLE] = score_curve(truth_test, truth_test, budgets)
     exhaustive_seconds = _compute(results["exhaustive seed 0"])["wall_seconds"]
     compute = {m: _compute(r) for m, r in results.items()}
-    job_seconds = {m: r.get("job_wall_seconds") for m, r in results.items()}
+    job_seconds = {m: r.job_wall_seconds for m, r in results.items()}
     for entry in compute.values():
         entry["fraction_of_exhaustive"] = round(entry["wall_seconds"] / exhaustive_seconds, 4)
 
@@ -551,7 +549,7 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "job_wall_seconds": job_seconds,
         # what the part costs on this machine: every job's wall time (jobs that share a result count once)
         "part_wall_seconds": round(
-            math.fsum({id(r): r.get("job_wall_seconds") or 0.0 for r in results.values()}.values()), 1
+            math.fsum({id(r): r.job_wall_seconds or 0.0 for r in results.values()}.values()), 1
         ),
         "baselines": part_baselines,
         "random_groupings": random_groupings,
@@ -561,34 +559,45 @@ def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "sharing_ratios": sharing,
         "affinity": affinity.as_dict(),
         # with one seed "exhaustive" is seed 0's result: its table is stored once
-        "loss_tables": {m: r["loss_table"] for m, r in results.items() if m != "exhaustive" or seeds > 1},
+        "loss_tables": {
+            m: r.result.loss_table.model_dump(mode="json")
+            for m, r in results.items()
+            if m != "exhaustive" or seeds > 1
+        },
         "trainings": {
             m: [
                 {
-                    **{k: t[k] for k in ("tasks", "capacity", "fidelity", "seed", "reused")},
-                    "wall_seconds": None if t["wall_seconds"] is None else round(t["wall_seconds"], 3),
+                    **t.model_dump(mode="json", include={"tasks", "capacity", "fidelity", "seed", "reused"}),
+                    "wall_seconds": None if t.wall_seconds is None else round(t.wall_seconds, 3),
                 }
-                for t in r["provenance"]["trainings"]
+                for t in r.result.provenance.trainings
             ]
             for m, r in results.items()
             if m != "exhaustive" or seeds == 1  # the all-seeds job's trainings are the seeds' own
         },
         # the ground truth's result for the figures, without what "loss_tables" and "trainings" already hold
         "exhaustive_result": {
-            k: v for k, v in results["exhaustive"].items() if k not in ("loss_table", "provenance")
+            **results["exhaustive"].result.model_dump(mode="json", exclude={"loss_table", "provenance"}),
+            "job_wall_seconds": results["exhaustive"].job_wall_seconds,
         },
     }
 
 
-def _ground_truth_result(data: dict[str, Any]) -> dict[str, Any]:
-    """The exhaustive result of a part's JSON, with its loss table put back (for the report figures)."""
+def baseline_point(baseline: dict[str, Any]) -> tuple[str, float, float | None]:
+    """A baseline of a part's JSON as the curve figure draws it: name, cost, test total."""
+    return baseline["name"], baseline["cost"], baseline["scoring_total"]
+
+
+def _ground_truth(data: dict[str, Any]) -> tuple[BudgetCurve, LossTable]:
+    """The exhaustive budget curve of a part's JSON and its test table (for the report figures)."""
     tables = data["loss_tables"]
-    return {**data["exhaustive_result"], "loss_table": tables.get("exhaustive", tables["exhaustive seed 0"])}
+    model = LossTableModel.model_validate(tables.get("exhaustive", tables["exhaustive seed 0"]))
+    result = data["exhaustive_result"]
+    curve = BudgetCurve.model_validate({k: result[k] for k in BudgetCurve.model_fields if k in result})
+    return curve, model.scoring_table() or model.selection_table()
 
 
 def figures_trained(data: dict[str, Any]) -> dict[str, bytes]:
-    from api.report import result_affinity
-
     curves = {
         m: [(r["budget"], r["scoring_total"]) for r in c if r["scoring_total"] is not None]
         for m, c in data["curves"].items()
@@ -604,16 +613,16 @@ def figures_trained(data: dict[str, Any]) -> dict[str, bytes]:
         if spread
         else None
     )
-    exhaustive = _ground_truth_result(data)
+    exhaustive, test = _ground_truth(data)
     return {
         "curve": curve_figure(
             curves,
-            data["baselines"],
+            [baseline_point(b) for b in data["baselines"]],
             title=f"{', '.join(data['tasks'])}: test loss per budget",
             band=band,
             references=(ORACLE, RANDOM),
         ),
-        "affinity": affinity_figure(result_affinity(exhaustive)),
+        "affinity": affinity_figure(pairwise_affinity(test)),
         "groupings": groupings_figure(exhaustive, title="Optimal groupings (exhaustive)"),
     }
 

@@ -73,13 +73,15 @@ def _from_text(text: str) -> list[float]:
     return budget_range(parts[0], parts[1], parts[2] if len(parts) == 3 else DEFAULT_STEP)
 
 
-def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"every budget must be a number, got {value!r}")
+def _numbers(values: Sequence[object]) -> list[float]:
     try:
-        return float(value)
+        if any(isinstance(v, bool) or not isinstance(v, int | float | str) for v in values):
+            raise ValueError
+        return [float(v) for v in values]  # type: ignore[arg-type]
     except ValueError:
-        raise ValueError(f"every budget must be a number, got {value!r}") from None
+        raise ValueError(
+            f"expected a list of numbers, a sweep like '1:5:0.5' or one number, got {list(values)!r}"
+        ) from None
 
 
 def parse_budgets(value: BudgetsInput) -> list[float]:
@@ -93,7 +95,7 @@ def parse_budgets(value: BudgetsInput) -> list[float]:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             values = [float(value)]
         elif isinstance(value, Sequence) and not isinstance(value, bytes):
-            values = [_number(v) for v in value]
+            values = _numbers(value)
         else:
             raise ValueError(f"expected a sweep like '1:5:0.5', a list or one number, got {value!r}")
         if not values:

@@ -66,10 +66,10 @@ class BudgetCurve(BaseModel):
     weights: dict[str, float] = Field(default_factory=dict, description="per-task weights (default 1)")
     curve: list[Grouping]
 
-    def at(self, budget: float) -> Grouping:
-        """The record for ``budget`` (KeyError naming the budgets available)."""
+    def at(self, budget: float, tolerance: float = 1e-9) -> Grouping:
+        """The record for ``budget`` (within ``tolerance`` SNT; KeyError naming the budgets available)."""
         for record in self.curve:
-            if abs(record.budget - budget) <= 1e-9:
+            if abs(record.budget - budget) <= tolerance:
                 return record
         raise KeyError(f"no grouping for budget {budget}; budgets: {[g.budget for g in self.curve]}")
 

@@ -15,9 +15,10 @@ import signal
 import sys
 from types import FrameType
 
-from search.job import run_job
-from search.ray_runner import ensure_ray, interrupt_event
-from search.store import open_store
+from search.control import JobControl
+from search.ray_runner import TuneRunner, ensure_ray
+from search.run import run_job
+from search.store import JobState, open_store
 
 log = logging.getLogger("search.driver")
 
@@ -29,21 +30,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--retries", type=int, default=2)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s %(levelname)s %(name)s [job {args.job_id}]: %(message)s"
+    )
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     store = open_store(args.db)
+    control = JobControl(args.job_id)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         # SIGTERM/SIGINT: stop the trials in flight but do NOT cancel the job: it stays resumable.
         log.info("driver of job %s got signal %d: stopping", args.job_id, signum)
-        interrupt_event(args.job_id).set()
+        control.interrupt()
 
     ensure_ray(address=args.address)  # ray.init() installs its own SIGTERM handler: ours goes after it
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    final = run_job(store, args.job_id, max_retries=args.retries)
+    final = run_job(store, args.job_id, runner=TuneRunner(), control=control, max_retries=args.retries)
     log.info("job %s: %s", args.job_id, final.state)
-    return 0 if final.state == "succeeded" else 1
+    return 0 if final.state is JobState.SUCCEEDED else 1
 
 
 if __name__ == "__main__":

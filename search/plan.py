@@ -7,7 +7,8 @@
   predicted from the pairs (the paper's higher-order approximation).
 
 Each candidate is trained once per seed. A training is identified by its key (``search.keys``), so plans
-of different jobs that need the same training share it.
+of different jobs that need the same training share it. The plan is stored whole with its job: the run
+trains exactly what was planned at submission (on the dataset of the same fingerprint).
 """
 
 from __future__ import annotations
@@ -15,36 +16,59 @@ from __future__ import annotations
 import itertools
 import math
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from search.keys import training_key
 from search.spec import JobSpec
-from workers.spec import TrainingSpec
+from workers.spec import DatasetRef, TrainingSettings, TrainingSpec
 
 
-class PlannedTraining(BaseModel):
-    """One training of a plan, with its key."""
+class PlanSummary(BaseModel):
+    """What a plan costs, reported before anything runs (and in every result)."""
 
-    key: str
-    spec: TrainingSpec
-
-
-class Plan(BaseModel):
-    """The trainings a job needs and what they cost, reported before anything runs."""
+    model_config = ConfigDict(extra="forbid")
 
     approximation: str
-    trainings: list[PlannedTraining]
     candidates: int = Field(description="distinct networks (task set x capacity), before seeds")
     network_trainings: int = Field(description="trainings to run: candidates x seeds")
     snt_epochs: float = Field(description="estimated compute: sum of capacity x epochs over trainings")
 
-    def summary(self) -> dict[str, float | int | str]:
-        return {
-            "approximation": self.approximation,
-            "candidates": self.candidates,
-            "network_trainings": self.network_trainings,
-            "snt_epochs": self.snt_epochs,
-        }
+
+class PlannedTraining(BaseModel):
+    """One training of a plan: its key and what varies between the trainings of one job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    tasks: list[str] = Field(description="the network's tasks")
+    capacity: float
+    fidelity: float
+    seed: int
+
+
+class Plan(PlanSummary):
+    """The trainings a job needs: what they share (dataset, settings) once, and each one's key."""
+
+    dataset: DatasetRef
+    fingerprint: str = Field(description="the dataset's fingerprint the keys were computed on")
+    settings: TrainingSettings
+    threads: int = Field(ge=1, description="torch threads of each training (its CPUs)")
+    trainings: list[PlannedTraining]
+
+    def summary(self) -> PlanSummary:
+        return PlanSummary.model_validate(self.model_dump(include=set(PlanSummary.model_fields)))
+
+    def training_spec(self, training: PlannedTraining) -> TrainingSpec:
+        """The full spec of one planned training (what its Ray trial receives)."""
+        varying = training.model_dump(include={"tasks", "capacity", "fidelity", "seed"})
+        return TrainingSpec(dataset=self.dataset, settings=self.settings, threads=self.threads, **varying)
+
+    def specs(self) -> dict[str, TrainingSpec]:
+        """key -> spec of every planned training, in plan order."""
+        return {t.key: self.training_spec(t) for t in self.trainings}
+
+    def by_key(self) -> dict[str, PlannedTraining]:
+        return {t.key: t for t in self.trainings}
 
 
 def candidate_sets(spec: JobSpec) -> list[tuple[tuple[str, ...], float]]:
@@ -72,11 +96,8 @@ def planned_size(spec: JobSpec) -> int:
     return (subsets * len(spec.capacities.subsets) + n * extra_singles) * spec.seeds
 
 
-def make_plan(spec: JobSpec, fingerprint: str) -> Plan:
-    """The plan of ``spec`` on a dataset whose fingerprint is ``fingerprint``.
-
-    Raises ValueError when the plan is above ``spec.max_trainings`` and ``allow_large`` is not set.
-    """
+def check_plan_size(spec: JobSpec) -> int:
+    """The plan's number of trainings; ValueError naming a cheaper approximation above the limit."""
     size = planned_size(spec)
     if size > spec.max_trainings and not spec.allow_large:
         raise ValueError(
@@ -84,8 +105,17 @@ def make_plan(spec: JobSpec, fingerprint: str) -> Plan:
             f"limit of {spec.max_trainings}: use approximation 'hoa', fewer tasks or seeds, or set "
             f"allow_large: true (or raise max_trainings)"
         )
+    return size
+
+
+def make_plan(spec: JobSpec, fingerprint: str) -> Plan:
+    """The plan of ``spec`` on a dataset whose fingerprint is ``fingerprint``.
+
+    Raises ValueError when the plan is above ``spec.max_trainings`` and ``allow_large`` is not set.
+    """
+    check_plan_size(spec)
     fidelity = spec.effective_fidelity
-    epochs = math.ceil(fidelity * spec.training.epochs)
+    threads = max(1, math.floor(spec.resources.cpus))
     trainings: list[PlannedTraining] = []
     snt_epochs = 0.0
     candidates = candidate_sets(spec)
@@ -98,14 +128,19 @@ def make_plan(spec: JobSpec, fingerprint: str) -> Plan:
                 fidelity=fidelity,
                 seed=seed,
                 settings=spec.training,
-                threads=max(1, math.floor(spec.resources.cpus)),
+                threads=threads,
             )
-            trainings.append(PlannedTraining(key=training_key(training, fingerprint), spec=training))
-            snt_epochs += capacity * epochs
+            varying = training.model_dump(include={"tasks", "capacity", "fidelity", "seed"})
+            trainings.append(PlannedTraining(key=training_key(training, fingerprint), **varying))
+            snt_epochs += capacity * training.max_epochs
     return Plan(
         approximation=spec.approximation,
-        trainings=trainings,
         candidates=len(candidates),
         network_trainings=len(trainings),
         snt_epochs=snt_epochs,
+        dataset=spec.dataset,
+        fingerprint=fingerprint,
+        settings=spec.training,
+        threads=threads,
+        trainings=trainings,
     )

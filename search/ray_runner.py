@@ -3,17 +3,20 @@
 One ``Tuner.fit()`` per batch: a grid over the trainings, per-trial resources, ``FailureConfig`` retries,
 ``reuse_actors`` (a new trial process costs seconds of imports). A :class:`StoreCallback` writes every
 finished or failed training to the results store from the driver, and a :class:`CancelStopper` stops all
-trials when the job's cancel flag is raised. No home-made pool or scheduler: Ray places the trials.
+trials when the job's :class:`~search.control.JobControl` says so. No home-made pool or scheduler: Ray places
+the trials.
 
-Ray facts this relies on (../shared/STACK.md): one ``fit()`` at a time per driver process (callers hold
-:data:`FIT_LOCK`), callbacks and stoppers are pickled into ``tuner.pkl`` (they keep no locks, stores or
-closures in their pickled state), and trial output stays out of the driver's log (``log_to_driver=False``).
+Ray facts this relies on (../shared/STACK.md): one ``fit()`` at a time per driver process (a
+:class:`TuneRunner` holds the lock; a process makes one runner), callbacks and stoppers are pickled into
+``tuner.pkl`` (they keep no locks, stores or events in their pickled state), and trial output stays out of
+the driver's log (``log_to_driver=False``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 import traceback
@@ -25,27 +28,17 @@ from typing import Any
 import ray
 from ray import tune
 
+from search.control import JobControl
 from search.spec import Resources
 from search.store import Store, TrainingState, open_store
+from search.submit import ClusterCapacity
 from search.trainable import RESULT_FIELD, train_trial
-from workers.spec import TrainingResult
+from workers.spec import TrainingResult, TrainingSpec
 
 log = logging.getLogger(__name__)
 
-FIT_LOCK = threading.Lock()  # Tuner.fit() is not safe in two threads of one process
-_CANCEL_EVENTS: dict[str, threading.Event] = {}  # job id -> in-process cancel flag (not pickled)
-_INTERRUPT_EVENTS: dict[str, threading.Event] = {}  # job id -> in-process "stop, but stay resumable"
-
-
-def cancel_event(job_id: str) -> threading.Event:
-    """The in-process cancel flag of a job (Ctrl-C in the CLI): stop its trials, the job ends CANCELLED."""
-    return _CANCEL_EVENTS.setdefault(job_id, threading.Event())
-
-
-def interrupt_event(job_id: str) -> threading.Event:
-    """The in-process interrupt flag of a job (its driver is shutting down): stop its trials, but the job
-    stays resumable (QUEUED) instead of CANCELLED."""
-    return _INTERRUPT_EVENTS.setdefault(job_id, threading.Event())
+PROBE_SECONDS = 3.0
+"""How long to wait for a Ray address to accept a connection before saying it cannot be reached."""
 
 
 @dataclass
@@ -57,60 +50,64 @@ class RayInfo:
     resources: dict[str, float]
 
 
+def probe_address(address: str, timeout: float = PROBE_SECONDS) -> None:
+    """ValueError naming ``address`` unless something accepts a TCP connection there within ``timeout``.
+
+    ``ray.init`` on an address where nothing listens retries for minutes; this answers in seconds. Only
+    ``host:port`` addresses are probed (``auto`` and ``ray://`` are left to Ray)."""
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"Ray address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379) or 'auto'")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(
+            f"cannot reach the Ray cluster at {address} (RAY_ADDRESS or --address): {reason}; start it "
+            "with `ray start --head`, fix the address, or unset RAY_ADDRESS to use a local Ray"
+        ) from None
+
+
 def ensure_ray(
     *, address: str | None = None, dashboard: bool = False, num_cpus: int | None = None
 ) -> RayInfo:
-    """Connect to Ray once: an existing cluster at ``address`` / ``RAY_ADDRESS``, else a local one."""
-
+    """Connect to Ray once: an existing cluster at ``address`` / ``RAY_ADDRESS`` (probed first), else a local
+    one. The dashboard URL is known to the call that connects (``ray.init``'s answer); an already connected
+    process gets None."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no console tables from Tune: we draw our own progress
-    if not ray.is_initialized():
+    url = None
+    if not ray.is_initialized():  # never ray.init() again: it would put back Ray's own SIGTERM handler
         address = address or os.environ.get("RAY_ADDRESS") or None
-        kwargs: dict[str, Any] = {
-            "log_to_driver": False,
-            "include_dashboard": dashboard,
-            "logging_level": logging.WARNING,
-        }
-        if address is None and num_cpus is not None:
-            kwargs["num_cpus"] = num_cpus
-        if address is not None:
-            kwargs.pop("include_dashboard")
-        context = ray.init(address=address, **kwargs)
-        log.info("connected to Ray at %s", context.address_info.get("address"))
-    context = ray.get_runtime_context()
-    dashboard_url = None
-    try:
-        from ray._private.worker import global_worker
-
-        url = global_worker.node.address_info.get("webui_url") if global_worker.node else None
-        dashboard_url = f"http://{url}" if url else None
-    except Exception:  # the dashboard URL is informative only
-        dashboard_url = None
+        kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+        if address is None:
+            kwargs["include_dashboard"] = dashboard
+            if num_cpus is not None:
+                kwargs["num_cpus"] = num_cpus
+        else:
+            probe_address(address)
+        url = ray.init(address=address, **kwargs).dashboard_url
+        log.info("connected to Ray at %s", ray.get_runtime_context().gcs_address)
     return RayInfo(
-        address=context.gcs_address,
-        dashboard_url=dashboard_url,
+        address=ray.get_runtime_context().gcs_address,
+        dashboard_url=f"http://{url}" if url and "://" not in url else (url or None),
         resources={k: float(v) for k, v in ray.cluster_resources().items()},
     )
 
 
-def check_resources(resources: Resources) -> None:
-    """Refuse per-training resources that no node of the connected cluster can ever provide."""
-
+def cluster_capacity() -> ClusterCapacity:
+    """What the largest live node of the connected cluster offers one training."""
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     if not nodes:
-        raise ValueError("resources: the Ray cluster has no live node")
-    best_cpus = max(float(n["Resources"].get("CPU", 0)) for n in nodes)
-    best_gpus = max(float(n["Resources"].get("GPU", 0)) for n in nodes)
-    if resources.cpus > best_cpus:
-        raise ValueError(
-            f"resources.cpus: {resources.cpus} CPUs per training, but the largest Ray node has "
-            f"{best_cpus:g}; ask for at most {best_cpus:g}"
-        )
-    if resources.gpus > best_gpus:
-        raise ValueError(
-            f"resources.gpus: {resources.gpus} GPUs per training, but the largest Ray node has {best_gpus:g}"
-            + ("; this cluster has no GPU: set gpus to 0" if best_gpus == 0 else "")
-        )
+        return ClusterCapacity(cpus=0, gpus=0, where="the Ray cluster (no live node)")
+    return ClusterCapacity(
+        cpus=max(float(n["Resources"].get("CPU", 0)) for n in nodes),
+        gpus=max(float(n["Resources"].get("GPU", 0)) for n in nodes),
+        where="the largest Ray node",
+    )
 
 
 @dataclass
@@ -143,8 +140,8 @@ def _trial_error(trial: Any) -> str:
 
 
 class _StoreHolder:
-    """Keeps a store by URL: the live store (and any hook) is dropped from the pickled state that Tune
-    writes to tuner.pkl, and reopened on first use after unpickling."""
+    """Keeps a store by URL: the live store (and any hook or control) is dropped from the pickled state that
+    Tune writes to tuner.pkl, and the store reopened on first use after unpickling."""
 
     _transient: tuple[str, ...] = ("_store",)
 
@@ -189,9 +186,7 @@ class StoreCallback(_StoreHolder, tune.Callback):
         key = _trial_key(trial)
         if RESULT_FIELD in result:
             training = TrainingResult.model_validate_json(result[RESULT_FIELD])
-            self.store.finish_training(
-                key, training.model_dump(mode="json"), training.device, training.wall_seconds
-            )
+            self.store.finish_training(key, training)
             self._emit(TrainingEvent(key, "succeeded", {"wall_seconds": training.wall_seconds}))
         else:
             detail = {"epoch": result.get("epoch"), "validation_loss": result.get("validation_loss")}
@@ -213,30 +208,26 @@ class StoreCallback(_StoreHolder, tune.Callback):
 
 
 class CancelStopper(_StoreHolder, tune.Stopper):
-    """Stops every trial once the job is cancelled (in this process or in the store) or interrupted."""
+    """Stops every trial once the job's control says so (cancel or interrupt here, or a cancel requested in
+    the store by another process)."""
 
-    def __init__(self, job_id: str, store: Store, poll_seconds: float = 1.0) -> None:
+    _transient = ("_store", "_control")
+
+    def __init__(self, control: JobControl, store: Store) -> None:
         super().__init__(store)
-        self.job_id = job_id
-        self.poll_seconds = poll_seconds
-        self.last_poll = 0.0
-        self.cancelled = False
+        self.job_id = control.job_id
+        self._control: JobControl | None = control
+        self.stopped = False
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
 
     def stop_all(self) -> bool:
-        if not self.cancelled and (
-            cancel_event(self.job_id).is_set() or interrupt_event(self.job_id).is_set()
-        ):
-            self.cancelled = True
-        elif not self.cancelled and time.monotonic() - self.last_poll >= self.poll_seconds:
-            self.last_poll = time.monotonic()
-            try:
-                self.cancelled = self.store.get_job(self.job_id).cancel_requested
-            except Exception:
-                log.exception("could not read the cancel flag of job %s", self.job_id)
-        return self.cancelled
+        if not self.stopped:
+            if self._control is None:  # unpickled by a restored run: the store's flag is all there is
+                self._control = JobControl(self.job_id)
+            self.stopped = self._control.stop_requested(self.store)
+        return self.stopped
 
 
 @dataclass
@@ -246,52 +237,57 @@ class BatchOutcome:
     succeeded: list[str]
     failed: dict[str, str]
     unfinished: list[str]
-    cancelled: bool
+    stopped: bool
 
 
-def run_trainings(
-    trainings: list[tuple[str, dict[str, Any]]],
-    *,
-    job_id: str,
-    store: Store,
-    resources: Resources,
-    storage_path: Path,
-    max_retries: int = 2,
-    hook: ProgressHook | None = None,
-    trainable: Callable[[dict[str, Any]], None] | None = None,
-) -> BatchOutcome:
-    """Train ``trainings`` (key, TrainingSpec as dict) as Tune trials; block until all end or cancel.
+class TuneRunner:
+    """Runs batches of trainings with Ray Tune, one ``Tuner.fit()`` at a time (Tune is not safe for two
+    fits in threads of one process: make one runner per process and share it)."""
 
-    ``trainable`` replaces the default trainable (tests wrap it to inject failures).
-    """
-    if not trainings:
-        return BatchOutcome([], {}, [], cancelled=False)
-    fn = tune.with_resources(trainable or train_trial, {"cpu": resources.cpus, "gpu": resources.gpus})
-    stopper = CancelStopper(job_id, store)
-    callback = StoreCallback(store, hook)
-    storage_path.mkdir(parents=True, exist_ok=True)
-    tuner = tune.Tuner(
-        fn,
-        param_space={"training": tune.grid_search([{"key": k, "spec": s} for k, s in trainings])},
-        tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=None),
-        run_config=tune.RunConfig(
-            name=f"job-{job_id}-{int(time.time() * 1000)}",
-            storage_path=str(storage_path.resolve()),
-            callbacks=[callback],
-            stop=stopper,
-            failure_config=tune.FailureConfig(max_failures=max_retries),
-            verbose=0,
-        ),
-    )
-    with FIT_LOCK:
-        try:
-            tuner.fit()
-        except Exception as exc:  # Tune raises only on driver-side problems; trial errors are in results
-            log.error("Tune run of job %s failed: %s\n%s", job_id, exc, traceback.format_exc())
-            raise
-    keys = [k for k, _ in trainings]
-    states = store.get_trainings(keys)
-    succeeded = [k for k in keys if states[k].state == TrainingState.SUCCEEDED]
-    failed = {k: states[k].error or "failed" for k in keys if states[k].state == TrainingState.FAILED}
-    unfinished = [k for k in keys if k not in failed and k not in succeeded]
-    return BatchOutcome(succeeded, failed, unfinished, cancelled=stopper.cancelled)
+    def __init__(self, trainable: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.trainable = trainable or train_trial
+        self._fit_lock = threading.Lock()
+
+    def run(
+        self,
+        trainings: list[tuple[str, TrainingSpec]],
+        *,
+        control: JobControl,
+        store: Store,
+        resources: Resources,
+        storage_path: Path,
+        max_retries: int = 2,
+        hook: ProgressHook | None = None,
+    ) -> BatchOutcome:
+        """Train ``trainings`` (key, spec) as Tune trials; block until all end or the control stops them."""
+        if not trainings:
+            return BatchOutcome([], {}, [], stopped=False)
+        fn = tune.with_resources(self.trainable, {"cpu": resources.cpus, "gpu": resources.gpus})
+        stopper = CancelStopper(control, store)
+        storage_path.mkdir(parents=True, exist_ok=True)
+        grid = [{"key": k, "spec": s.model_dump(mode="json")} for k, s in trainings]
+        tuner = tune.Tuner(
+            fn,
+            param_space={"training": tune.grid_search(grid)},
+            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=None),
+            run_config=tune.RunConfig(
+                name=f"job-{control.job_id}-{int(time.time() * 1000)}",
+                storage_path=str(storage_path.resolve()),
+                callbacks=[StoreCallback(store, hook)],
+                stop=stopper,
+                failure_config=tune.FailureConfig(max_failures=max_retries),
+                verbose=0,
+            ),
+        )
+        with self._fit_lock:
+            try:
+                tuner.fit()
+            except Exception as exc:  # Tune raises only on driver-side problems; trial errors are in results
+                log.error("Tune run of job %s failed: %s\n%s", control.job_id, exc, traceback.format_exc())
+                raise
+        keys = [k for k, _ in trainings]
+        states = store.get_trainings(keys)
+        succeeded = [k for k in keys if states[k].state == TrainingState.SUCCEEDED]
+        failed = {k: states[k].error or "failed" for k in keys if states[k].state == TrainingState.FAILED}
+        unfinished = [k for k in keys if k not in failed and k not in succeeded]
+        return BatchOutcome(succeeded, failed, unfinished, stopped=stopper.stopped)

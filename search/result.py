@@ -2,8 +2,8 @@
 
 DESIGN.md step 5: build the loss table (the mean over seeds of each candidate's per-task losses; HOA fills
 the rows of three tasks or more from the pairs), solve the budget curve on the selection losses and score it
-on the scoring losses. The result is the budget-curve JSON shape of DESIGN.md with the job id, spec, loss
-table, baselines, per-seed spread and provenance added.
+on the scoring losses. The result (:class:`search.records.JobResult`) is the budget-curve shape of DESIGN.md
+with the job id, spec, loss table, baselines, per-seed spread and provenance added.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import math
 import statistics
 from collections import defaultdict
 from importlib import metadata
-from typing import Any
 
 from grouping import (
     Candidate,
@@ -23,11 +22,13 @@ from grouping import (
     budget_curve,
     higher_order_approximation,
 )
-from grouping.evaluation import baseline_networks, served_total, serving
-from grouping.objective import effective_weights
+from grouping.evaluation import fixed_baselines
+from grouping.solver import split_feasible
 from search.plan import Plan
+from search.records import JobResult, MissingTraining, Provenance, TrainingSummary
 from search.spec import JobSpec
-from search.store import Store, TrainingState
+from search.states import TrainingState
+from search.store import JobTrainingRecord
 from workers.spec import TrainingResult
 
 CandidateKey = tuple[tuple[str, ...], float]
@@ -69,77 +70,72 @@ def _with_hoa(measured: LossTable, capacities: list[float]) -> LossTable:
     return LossTable(measured.tasks, rows.values())
 
 
-def _baseline(
-    name: str,
-    networks: list[Candidate],
-    selection: LossTable,
-    scoring: LossTable | None,
-    spec: JobSpec,
-) -> dict[str, Any] | None:
-    """A fixed set of networks the paper compares with, totalled like a grouping (None if not trained)."""
-    if not networks or any(c not in selection or selection[c].predicted for c in networks):
-        return None
-    served = serving(networks, selection)
-    weights = effective_weights(selection, spec.objective, spec.weights, "selection")
-    scoring_total = None
-    if scoring is not None:
-        scoring_weights = effective_weights(scoring, spec.objective, spec.weights, "scoring")
-        scoring_total = served_total(served, scoring, scoring_weights)
-    return {
-        "name": name,
-        "cost": float(sum(c.cost for c in networks)),
-        "selection_total": served_total(served, selection, weights),
-        "scoring_total": scoring_total,
-        "networks": [c.label() for c in networks],
-    }
-
-
-def build_result(job_id: str, spec: JobSpec, plan: Plan, store: Store) -> dict[str, Any]:
-    """The result of a job whose trainings have ended; ValueError if some task has no trained network."""
-    tasks = list(spec.tasks)
-    order = {t: i for i, t in enumerate(tasks)}
+def _summaries(
+    spec: JobSpec, plan: Plan, linked: list[JobTrainingRecord]
+) -> tuple[list[TrainingSummary], dict[CandidateKey, list[TrainingResult]]]:
+    """The job's planned trainings as the result records them, and the succeeded results by candidate."""
+    order = {t: i for i, t in enumerate(spec.tasks)}
+    planned = plan.by_key()
+    summaries: list[TrainingSummary] = []
     results: dict[CandidateKey, list[TrainingResult]] = defaultdict(list)
-    trainings: list[dict[str, Any]] = []
-    planned = {t.key for t in plan.trainings}
-    for linked in store.job_trainings(job_id):
-        record = linked.training
+    for link in linked:
+        record = link.training
         if record.key not in planned:
             continue
-        entry: dict[str, Any] = {
-            "key": record.key,
-            "tasks": sorted(record.spec["tasks"], key=order.__getitem__),
-            "capacity": record.spec["capacity"],
-            "fidelity": record.spec["fidelity"],
-            "seed": record.spec["seed"],
-            "state": record.state,
-            "reused": linked.reused,
-            "attempts": record.attempts,
-            "wall_seconds": record.wall_seconds,
-            "device": record.device,
-            "error": record.error,
-        }
-        trainings.append(entry)
+        tasks = sorted(record.spec.tasks, key=order.__getitem__)
+        summaries.append(
+            TrainingSummary(
+                tasks=tasks,
+                reused=link.reused,
+                **record.spec.model_dump(include={"capacity", "fidelity", "seed"}),
+                **record.model_dump(include={"key", "state", "attempts", "wall_seconds", "device", "error"}),
+            )
+        )
         if record.state == TrainingState.SUCCEEDED and record.result is not None:
-            result = TrainingResult.model_validate(record.result)
-            results[(tuple(entry["tasks"]), float(entry["capacity"]))].append(result)
+            results[(tuple(tasks), float(record.spec.capacity))].append(record.result)
+    return summaries, results
 
-    measured_selection, selection_spread = _mean_rows(tasks, results, "selection")
+
+def _provenance(summaries: list[TrainingSummary]) -> Provenance:
+    wall = [t.wall_seconds for t in summaries if t.wall_seconds is not None and not t.reused]
+    return Provenance(
+        package_version=_version("taskgrouping"),
+        versions={p: _version(p) for p in ("torch", "ray", "numpy")},
+        trainings=summaries,
+        trained=sum(1 for t in summaries if not t.reused and t.state == TrainingState.SUCCEEDED),
+        reused=sum(1 for t in summaries if t.reused),
+        training_seconds=round(math.fsum(wall), 3),
+    )
+
+
+def _missing(summaries: list[TrainingSummary]) -> list[MissingTraining]:
+    return [
+        MissingTraining(key=t.key, tasks=t.tasks, capacity=t.capacity, seed=t.seed, error=t.error or "failed")
+        for t in summaries
+        if t.state == TrainingState.FAILED
+    ]
+
+
+def build_result(job_id: str, spec: JobSpec, plan: Plan, linked: list[JobTrainingRecord]) -> JobResult:
+    """The result of a job whose trainings have ended (``linked``: the job's trainings from the store);
+    ValueError if some task has no trained network or no budget can be served."""
+    tasks = list(spec.tasks)
+    summaries, results = _summaries(spec, plan, linked)
+    measured, selection_spread = _mean_rows(tasks, results, "selection")
     scoring, _ = _mean_rows(tasks, results, "scoring")
-    uncovered = measured_selection.uncovered_tasks()
+    uncovered = measured.uncovered_tasks()
     if uncovered:
         raise ValueError(
             f"no trained network serves task(s) {', '.join(uncovered)}: every training of them failed "
             f"(see the job's trainings for the errors)"
         )
-    selection = (
-        _with_hoa(measured_selection, spec.capacities.subsets)
-        if spec.approximation == "hoa"
-        else measured_selection
-    )
+    selection = _with_hoa(measured, spec.capacities.subsets) if spec.approximation == "hoa" else measured
     # Failed trainings can make the smallest budgets infeasible: solve the others and say which were dropped.
-    cheapest = GroupingSolver(selection, objective=spec.objective, weights=spec.weights).cheapest_cost()
-    budgets = [b for b in spec.effective_budgets if b >= cheapest - 1e-9]
+    budgets, dropped = split_feasible(
+        selection, spec.effective_budgets, weights=spec.weights, objective=spec.objective
+    )
     if not budgets:
+        cheapest = GroupingSolver(selection, weights=spec.weights, objective=spec.objective).cheapest_cost()
         raise ValueError(
             f"no budget of the job can serve every task with the networks trained: the cheapest selection "
             f"costs {cheapest:g} SNT, the largest budget is {max(spec.effective_budgets):g}"
@@ -152,30 +148,23 @@ def build_result(job_id: str, spec: JobSpec, plan: Plan, store: Store) -> dict[s
         objective=spec.objective,
         serve_by=spec.serve_by,
     )
-    candidates = baseline_networks(tasks, max(spec.capacities.subsets), spec.capacities.singles)
-    baselines = [
-        b for name, nets in candidates.items() if (b := _baseline(name, nets, selection, scoring, spec))
-    ]
-
-    wall = [t["wall_seconds"] for t in trainings if t["wall_seconds"] is not None and not t["reused"]]
-    result: dict[str, Any] = curve.model_dump(mode="json")
-    result.update(
-        {
-            "job_id": job_id,
-            "spec": spec.model_dump(mode="json"),
-            "plan": plan.summary(),
-            "loss_table": LossTableModel.from_tables(selection, scoring).model_dump(mode="json"),
-            "seed_spread": selection_spread,
-            "infeasible_budgets": [b for b in spec.effective_budgets if b not in budgets],
-            "baselines": baselines,
-            "provenance": {
-                "package_version": _version("taskgrouping"),
-                "versions": {p: _version(p) for p in ("torch", "ray", "numpy")},
-                "trainings": trainings,
-                "trained": sum(1 for t in trainings if not t["reused"] and t["state"] == "succeeded"),
-                "reused": sum(1 for t in trainings if t["reused"]),
-                "training_seconds": round(math.fsum(wall), 3),
-            },
-        }
+    baselines = fixed_baselines(
+        selection,
+        scoring,
+        full=max(spec.capacities.subsets),
+        single_capacities=spec.capacities.singles,
+        objective=spec.objective,
+        weights=spec.weights,
     )
-    return result
+    return JobResult(
+        **curve.model_dump(),
+        job_id=job_id,
+        spec=spec,
+        plan=plan.summary(),
+        loss_table=LossTableModel.from_tables(selection, scoring),
+        seed_spread=selection_spread,
+        infeasible_budgets=dropped,
+        baselines=baselines,
+        provenance=_provenance(summaries),
+        missing=_missing(summaries),
+    )

@@ -1,9 +1,11 @@
 """The job spec: what a user asks for (dataset, tasks, approximation, training, budgets).
 
-The same pydantic model is read by `taskgroup search` and accepted by ``POST /jobs``. Validation
-rejects what cannot work with a message that says why and how to fix it; checks that need the dataset
-(task names) live in :func:`validate_against_dataset`, checks that need the cluster in
-``search.ray_runner.check_resources``.
+The same pydantic model is read by `taskgroup search` and accepted by ``POST /jobs``. Its own validation
+rejects what cannot work with a message that names the field and says how to fix it (budgets and weights in
+the one grammar of :mod:`grouping.budgets` and :mod:`grouping.weights`, the weighting method and its options
+against the registry, capacity ladders the solver can price). Checks that need the dataset (its parameters,
+task names, model options, reachable capacities) run once at submission (:mod:`search.submit`), checks that
+need the cluster in ``search.ray_runner.check_resources``. The model imports neither torch nor ray.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from grouping import parse_budgets as grouping_parse_budgets
-from workers.datasets import get_dataset
+from grouping.budgets import default_budgets, parse_budgets
+from grouping.exact import MAX_BUDGET_UNITS, cost_unit
+from grouping.weights import parse_weights
 from workers.spec import DatasetRef, TrainingSettings
 
 Approximation = Literal["exhaustive", "esa", "hoa"]
@@ -48,27 +52,6 @@ class Capacities(BaseModel):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"capacities must be finite and > 0 (1.0 = full size), got {value}")
         return sorted(set(values))
-
-
-def parse_budgets(value: str | list[float] | float) -> list[float]:
-    """Budgets from a list, one number, or text (a sweep ``start:stop:step`` or ``1,2,3``), in SNT."""
-    if isinstance(value, str):
-        values = grouping_parse_budgets(value)
-    else:
-        try:
-            values = [float(value)] if isinstance(value, int | float) else [float(v) for v in value]
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"budgets: expected a list of numbers, one number or a sweep like '1:5:0.5', got {value!r}"
-            ) from None
-    if not values:
-        raise ValueError("budgets: give at least one budget")
-    if len(values) > 10_000:
-        raise ValueError(f"budgets: {len(values)} budgets; at most 10000")
-    for budget in values:
-        if not (budget > 0 and math.isfinite(budget)):
-            raise ValueError(f"budgets: every budget must be finite and > 0 SNT, got {budget}")
-    return sorted(set(values))
 
 
 class JobSpec(BaseModel):
@@ -126,6 +109,14 @@ class JobSpec(BaseModel):
         except ValueError as exc:  # pydantic names the field already
             raise ValueError(str(exc).removeprefix("budgets: ")) from None
 
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights(cls, value: Any) -> dict[str, float] | None:
+        try:
+            return parse_weights(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("weights: ")) from None
+
     @field_validator("tasks")
     @classmethod
     def _tasks(cls, tasks: list[str]) -> list[str]:
@@ -143,9 +134,7 @@ class JobSpec(BaseModel):
             unknown = sorted(set(self.weights) - set(self.tasks))
             if unknown:
                 raise ValueError(f"weights: {unknown} are not tasks of this job ({', '.join(self.tasks)})")
-            bad = {t: w for t, w in self.weights.items() if not (w >= 0 and math.isfinite(w))}
-            if bad:
-                raise ValueError(f"weights must be finite and >= 0, got {bad}")
+        self._check_ladder()
         cheapest = self.cheapest_cover()
         if self.budgets is not None and self.budgets[0] < cheapest - 1e-9:
             raise ValueError(
@@ -153,6 +142,19 @@ class JobSpec(BaseModel):
                 f"({cheapest} SNT: one network of capacity {min(self.capacities.subsets)} with all tasks)"
             )
         return self
+
+    def _check_ladder(self) -> None:
+        """Refuse a capacity ladder whose common unit (the gcd of the capacities) is so fine that the solver's
+        budget axis, up to every task in its own largest network, would exceed what it can hold."""
+        capacities = [*self.capacities.subsets, *self.capacities.singles]
+        unit = cost_unit(np.array(capacities))
+        reach = len(self.tasks) * max(capacities)
+        if reach / float(unit) > MAX_BUDGET_UNITS:
+            raise ValueError(
+                f"capacities: {sorted(set(capacities))} have a common unit of {float(unit):g} SNT, so the "
+                f"solver would count up to {reach:g} SNT in {reach / float(unit):.0f} steps (at most "
+                f"{MAX_BUDGET_UNITS}); use capacities that are multiples of a coarser unit, e.g. 0.25"
+            )
 
     @property
     def effective_fidelity(self) -> float:
@@ -164,7 +166,7 @@ class JobSpec(BaseModel):
     def effective_budgets(self) -> list[float]:
         if self.budgets is not None:
             return self.budgets
-        return parse_budgets(f"1:{len(self.tasks)}:0.5")
+        return default_budgets(len(self.tasks))
 
     def cheapest_cover(self) -> float:
         """The cost of the cheapest selection serving every task: one all-task network of the smallest
@@ -173,14 +175,3 @@ class JobSpec(BaseModel):
         options = [min(self.capacities.subsets)]
         options.append(n * min(self.capacities.subsets + self.capacities.singles))
         return min(options)
-
-
-def validate_against_dataset(spec: JobSpec) -> None:
-    """Check that the dataset exists, its parameters are valid and it offers every task of the job."""
-    dataset = get_dataset(spec.dataset.name, spec.dataset.params)
-    known = [t.name for t in dataset.tasks()]
-    unknown = [t for t in spec.tasks if t not in known]
-    if unknown:
-        raise ValueError(
-            f"tasks: {unknown} are not tasks of dataset {spec.dataset.name!r}; it offers {', '.join(known)}"
-        )

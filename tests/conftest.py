@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +13,14 @@ import pytest
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_INIT", "1")
+# Every Ray node of the tests on 127.0.0.1 (test traffic stays on loopback): without it Ray turns 127.0.0.1
+# into this machine's network address. Ray calls the switch a Windows/macOS one; on Linux it picks loopback.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get(
+    "TASKGROUP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 SHARED_DATA = Path(os.environ.get("TASKGROUP_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
@@ -39,3 +46,52 @@ def ray_session() -> Iterator[None]:
         )
     yield
     ray.shutdown()
+
+
+def _psycopg_dsn(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session (URL without a schema), dropped at the end; skips,
+    saying why, only where no server answers."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = _psycopg_dsn(PG_ADMIN_URL)
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL} ({str(exc).strip()})")
+    name = f"tg_test_{uuid.uuid4().hex[:10]}"
+    with conn:
+        try:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.errors.InsufficientPrivilege as exc:
+            pytest.skip(f"the PostgreSQL user of {PG_ADMIN_URL} may not create a test database ({exc})")
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_schema_url(pg_database: str) -> Iterator[str]:
+    """A store URL on a PostgreSQL schema of this test's own (dropped after it)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_psycopg_dsn(pg_database), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield (
+        make_url(pg_database)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(False)
+    )
+    with psycopg.connect(_psycopg_dsn(pg_database), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -9,21 +9,13 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-
-STORED = "stored"
-"""Validation context key: set (``context={STORED: True}``) when reading back what was validated on the way in
-(the results store), so registry checks that import torch are not run again for a record already accepted."""
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 def epochs_for(fidelity: float, epochs: int) -> int:
     """Epochs a training at ``fidelity`` runs at most: ``ceil(fidelity * epochs)``, at least 1, robust to
     float error (0.3 * 10 is 3, not 4; 0.28 * 25 is 7). The one rule the plan and the trainer both use."""
     return max(1, math.ceil(round(fidelity * epochs, 9)))
-
-
-def _from_store(info: ValidationInfo) -> bool:
-    return bool(info.context and info.context.get(STORED))
 
 
 class DatasetRef(BaseModel):
@@ -40,8 +32,8 @@ class TrainingSettings(BaseModel):
 
     ``epochs`` is the full schedule (fidelity 1.0); a training at fidelity f runs at most
     :func:`epochs_for` ``(f, epochs)`` epochs, stopping earlier when the validation loss has not improved
-    for ``patience`` epochs. The weighting method and its options are checked against the registry when a
-    user gives them (not again when the store reads them back, see :data:`STORED`).
+    for ``patience`` epochs. The weighting method and its options are names of the registry
+    (``workers.weighting``); a job's submission checks them before anything trains.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -57,25 +49,6 @@ class TrainingSettings(BaseModel):
     )
     patience: int = Field(5, ge=1, le=10_000)
 
-    @field_validator("weighting")
-    @classmethod
-    def _known_weighting(cls, name: str, info: ValidationInfo) -> str:
-        if not _from_store(info):
-            from workers.weighting import WEIGHTINGS  # the registry imports torch: only when a user writes it
-
-            if name not in WEIGHTINGS:
-                raise ValueError(f"unknown method {name!r}; choose one of {', '.join(sorted(WEIGHTINGS))}")
-        return name
-
-    @field_validator("weighting_options")
-    @classmethod
-    def _known_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        name = info.data.get("weighting")
-        if name is not None and not _from_store(info):
-            from workers.weighting import WEIGHTINGS
-
-            WEIGHTINGS[name].parse_options(options)
-        return options
 
 
 class TrainingSpec(BaseModel):
@@ -114,6 +87,11 @@ class TrainingSpec(BaseModel):
         if not 0 < fidelity <= 1:
             raise ValueError(f"fidelity: must be in (0, 1] (fraction of the full schedule), got {fidelity}")
         return fidelity
+
+    @property
+    def max_epochs(self) -> int:
+        """Epochs this training runs at most (:func:`epochs_for` of its fidelity and schedule)."""
+        return epochs_for(self.fidelity, self.settings.epochs)
 
 
 class EpochRecord(BaseModel):

@@ -5,7 +5,7 @@ subset of tasks at a capacity, trained on the plain sum of its task losses (or a
 of the registry) on the training split, early-stopped on the validation loss, and evaluated per task on
 validation (``selection`` losses: what the grouping is chosen on) and test (``scoring`` losses: what
 the chosen grouping is reported with). Fidelity is the fraction of the full schedule:
-``workers.spec.epochs_for(fidelity, settings.epochs)`` epochs at most (the paper's early-stopping
+``TrainingSpec.max_epochs`` (``workers.spec.epochs_for``) epochs at most (the paper's early-stopping
 approximation, ESA, trains candidates for a fraction of the schedule).
 
 Departures from the paper: the paper trains each network once with a fixed schedule and picks the
@@ -41,7 +41,6 @@ from workers.spec import (
     TrainingResult,
     TrainingSettings,
     TrainingSpec,
-    epochs_for,
 )
 from workers.weighting import BackwardContext, LossWeighting, make_weighting
 
@@ -49,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "OPTIMIZERS",
+    "CandidateTraining",
     "DatasetCache",
     "dataset_cache",
     "evaluate",
@@ -165,6 +165,150 @@ def _check_finite(scores: Mapping[str, float], epoch: int, where: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ training
+class CandidateTraining:
+    """One training of one candidate, step by step (what :func:`train_candidate` runs).
+
+    Built in the order that fixes the randomness (seed, model, weighting, optimiser, batch order), so a
+    training is deterministic for its seed on CPU.
+    """
+
+    def __init__(self, spec: TrainingSpec) -> None:
+        self.started = time.perf_counter()
+        self.spec = spec
+        self.settings = spec.settings
+        self.device = choose_device(spec.device)
+        self.threads = configure_threads(spec.threads)
+        dataset, self.splits = load_dataset(spec.dataset)
+        self.infos = [dataset.task(name) for name in spec.tasks]
+        self.names = [info.name for info in self.infos]
+        self.family = make_family(
+            dataset.input_kind, tuple(dataset.input_shape()), self.infos, dict(dataset.model_options())
+        )
+        self.multiplier = multiplier_for_capacity(self.family, spec.capacity)
+        torch.manual_seed(spec.seed)
+        self.model = self.family.build(self.multiplier).to(self.device)
+        options = self.settings.weighting_options
+        self.weighting = make_weighting(self.settings.weighting, self.names, **options).to(self.device)
+        groups = _param_groups(self.model, self.weighting, self.settings)
+        self.optimizer = OPTIMIZERS[self.settings.optimizer](groups, self.settings)
+        self.generator = torch.Generator().manual_seed(spec.seed)
+        self.train_split = _split_to(self.splits["train"], self.names, self.device)
+        self.validation = _split_to(self.splits["validation"], self.names, self.device)
+        self.step = 0
+
+    def train_step(
+        self, index: torch.Tensor, epoch: int, evaluators: dict[str, TaskEvaluator]
+    ) -> dict[str, float]:
+        """One optimiser step on the batch ``index``; returns the weights the weighting method applied."""
+        representation, outputs = self.model(self.train_split.inputs[index])
+        losses = {}
+        for info in self.infos:
+            target = self.train_split.targets[info.name][index]
+            loss = task_loss(info, outputs[info.name], target)
+            if not torch.isfinite(loss):
+                _check_finite({info.name: float(loss.detach())}, epoch + 1, "training")
+            losses[info.name] = loss
+            evaluators[info.name].update(outputs[info.name], target)
+        self.optimizer.zero_grad(set_to_none=True)
+        context = BackwardContext(representation, self.model.shared_parameters(), epoch=epoch, step=self.step)
+        weights = self.weighting.backward(losses, context)
+        self.optimizer.step()
+        self.weighting.after_step()
+        self.step += 1
+        return weights
+
+    def train_epoch(self, epoch: int) -> EpochRecord:
+        """One pass over the training split, then the validation losses; the epoch's record."""
+        epoch_started = time.perf_counter()
+        self.model.train()
+        evaluators = {info.name: TaskEvaluator(info, with_metric=False) for info in self.infos}
+        weight_sums = dict.fromkeys(self.names, 0.0)
+        batches = 0
+        for index in _batches(len(self.train_split), self.settings.batch_size, self.generator):
+            weights = self.train_step(index, epoch, evaluators)
+            for name in self.names:
+                weight_sums[name] += float(weights.get(name, 1.0))
+            batches += 1
+        train_scores = {name: ev.result() for name, ev in evaluators.items()}
+        val_scores = evaluate(self.model, self.validation, self.infos)
+        val_losses = {name: s.loss for name, s in val_scores.items()}
+        unlabelled = [name for name, s in val_scores.items() if s.labelled == 0]
+        if unlabelled:
+            raise ValueError(
+                f"tasks: {unlabelled} have no label in the validation split; they cannot be selected"
+            )
+        _check_finite(val_losses, epoch + 1, "validation")
+        self.weighting.epoch_end(
+            epoch, {n: s.loss for n, s in train_scores.items()}, {n: s.kpi for n, s in train_scores.items()}
+        )
+        return EpochRecord(
+            epoch=epoch + 1,
+            train_loss=sum(s.loss for s in train_scores.values()),
+            validation_loss=sum(val_losses.values()),
+            validation_losses=val_losses,
+            weights={n: w / max(batches, 1) for n, w in weight_sums.items()},
+            seconds=time.perf_counter() - epoch_started,
+        )
+
+    def run(self, on_epoch: Callable[[EpochRecord], None] | None = None) -> TrainingResult:
+        """Train up to ``spec.max_epochs`` epochs, early-stopped on the validation loss; restore the best
+        epoch's weights and evaluate them on validation and test."""
+        logger.info(
+            "training %s on %s: capacity %.3g (width x%.3f), %d epochs max, %s, %d threads",
+            self.names,
+            self.spec.dataset.name,
+            self.spec.capacity,
+            self.multiplier,
+            self.spec.max_epochs,
+            self.device,
+            self.threads,
+        )
+        curve: list[EpochRecord] = []
+        best_loss, best_epoch, best_state = math.inf, 0, None
+        for epoch in range(self.spec.max_epochs):
+            record = self.train_epoch(epoch)
+            curve.append(record)
+            logger.debug(
+                "epoch %d: train %.5f, validation %.5f", epoch + 1, record.train_loss, record.validation_loss
+            )
+            if on_epoch is not None:
+                on_epoch(record)
+            if record.validation_loss < best_loss:
+                best_loss, best_epoch = record.validation_loss, epoch + 1
+                best_state = copy.deepcopy(self.model.state_dict())
+            elif epoch + 1 - best_epoch >= self.settings.patience:
+                logger.info("early stop after epoch %d (best %d)", epoch + 1, best_epoch)
+                break
+        assert best_state is not None
+        self.model.load_state_dict(best_state)
+        return self.result(curve, best_epoch)
+
+    def result(self, curve: list[EpochRecord], best_epoch: int) -> TrainingResult:
+        """The model's (restored best) losses and metrics on validation and test."""
+        # Re-evaluated from the restored weights (equal to the best epoch's record: checks the restore).
+        best_scores = evaluate(self.model, self.validation, self.infos)
+        test_scores = evaluate(
+            self.model, _split_to(self.splits["test"], self.names, self.device), self.infos
+        )
+        _check_finite({n: s.loss for n, s in test_scores.items()}, best_epoch, "test")
+        return TrainingResult(
+            spec=self.spec,
+            selection={n: s.loss for n, s in best_scores.items()},
+            scoring={n: s.loss for n, s in test_scores.items()},
+            metrics={
+                "selection": {n: s.metric for n, s in best_scores.items()},
+                "scoring": {n: s.metric for n, s in test_scores.items()},
+            },
+            curve=curve,
+            best_epoch=best_epoch,
+            epochs_run=len(curve),
+            wall_seconds=time.perf_counter() - self.started,
+            flops_per_sample=float(family_flops(self.family, self.multiplier)),
+            parameters=self.model.parameter_count(),
+            device=str(self.device),
+        )
+
+
 def train_candidate(
     spec: TrainingSpec | Mapping[str, Any], on_epoch: Callable[[EpochRecord], None] | None = None
 ) -> TrainingResult:
@@ -177,119 +321,5 @@ def train_candidate(
 
     Deterministic for a seed on CPU: the seed fixes the initial weights and the batch order.
     """
-    started = time.perf_counter()
     spec = spec if isinstance(spec, TrainingSpec) else TrainingSpec.model_validate(dict(spec))
-    settings = spec.settings
-    device = choose_device(spec.device)
-    threads = configure_threads(spec.threads)
-
-    dataset, splits = load_dataset(spec.dataset)
-    infos = [dataset.task(name) for name in spec.tasks]
-    names = [info.name for info in infos]
-    family = make_family(
-        dataset.input_kind, tuple(dataset.input_shape()), infos, dict(dataset.model_options())
-    )
-    multiplier = multiplier_for_capacity(family, spec.capacity)
-
-    torch.manual_seed(spec.seed)
-    model = family.build(multiplier).to(device)
-    weighting = make_weighting(settings.weighting, names, **settings.weighting_options).to(device)
-    optimizer = OPTIMIZERS[settings.optimizer](_param_groups(model, weighting, settings), settings)
-    generator = torch.Generator().manual_seed(spec.seed)
-
-    train = _split_to(splits["train"], names, device)
-    validation = _split_to(splits["validation"], names, device)
-    max_epochs = epochs_for(spec.fidelity, settings.epochs)
-    logger.info(
-        "training %s on %s: capacity %.3g (width x%.3f), %d epochs max, %s, %d threads",
-        names,
-        spec.dataset.name,
-        spec.capacity,
-        multiplier,
-        max_epochs,
-        device,
-        threads,
-    )
-
-    curve: list[EpochRecord] = []
-    best_loss, best_epoch, best_state = math.inf, 0, None
-    step = 0
-    for epoch in range(max_epochs):
-        epoch_started = time.perf_counter()
-        model.train()
-        train_eval = {info.name: TaskEvaluator(info, with_metric=False) for info in infos}
-        weight_sums = dict.fromkeys(names, 0.0)
-        batches = 0
-        for index in _batches(len(train), settings.batch_size, generator):
-            representation, outputs = model(train.inputs[index])
-            losses = {}
-            for info in infos:
-                target = train.targets[info.name][index]
-                loss = task_loss(info, outputs[info.name], target)
-                if not torch.isfinite(loss):
-                    _check_finite({info.name: float(loss.detach())}, epoch + 1, "training")
-                losses[info.name] = loss
-                train_eval[info.name].update(outputs[info.name], target)
-            optimizer.zero_grad(set_to_none=True)
-            context = BackwardContext(representation, model.shared_parameters(), epoch=epoch, step=step)
-            weights = weighting.backward(losses, context)
-            optimizer.step()
-            weighting.after_step()
-            for name in names:
-                weight_sums[name] += float(weights.get(name, 1.0))
-            batches += 1
-            step += 1
-        train_scores = {name: ev.result() for name, ev in train_eval.items()}
-        val_scores = evaluate(model, validation, infos)
-        val_losses = {name: s.loss for name, s in val_scores.items()}
-        unlabelled = [name for name, s in val_scores.items() if s.labelled == 0]
-        if unlabelled:
-            raise ValueError(
-                f"tasks: {unlabelled} have no label in the validation split; they cannot be selected"
-            )
-        _check_finite(val_losses, epoch + 1, "validation")
-        weighting.epoch_end(
-            epoch, {n: s.loss for n, s in train_scores.items()}, {n: s.kpi for n, s in train_scores.items()}
-        )
-        total = sum(val_losses.values())
-        record = EpochRecord(
-            epoch=epoch + 1,
-            train_loss=sum(s.loss for s in train_scores.values()),
-            validation_loss=total,
-            validation_losses=val_losses,
-            weights={n: w / max(batches, 1) for n, w in weight_sums.items()},
-            seconds=time.perf_counter() - epoch_started,
-        )
-        curve.append(record)
-        logger.debug("epoch %d: train %.5f, validation %.5f", record.epoch, record.train_loss, total)
-        if on_epoch is not None:
-            on_epoch(record)
-        if total < best_loss:
-            best_loss, best_epoch = total, epoch + 1
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch + 1 - best_epoch >= settings.patience:
-            logger.info("early stop after epoch %d (best %d)", epoch + 1, best_epoch)
-            break
-
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    # Re-evaluated from the restored weights (equal to the best epoch's record: checks the restore).
-    best_scores = evaluate(model, validation, infos)
-    test_scores = evaluate(model, _split_to(splits["test"], names, device), infos)
-    _check_finite({n: s.loss for n, s in test_scores.items()}, best_epoch, "test")
-    return TrainingResult(
-        spec=spec,
-        selection={n: s.loss for n, s in best_scores.items()},
-        scoring={n: s.loss for n, s in test_scores.items()},
-        metrics={
-            "selection": {n: s.metric for n, s in best_scores.items()},
-            "scoring": {n: s.metric for n, s in test_scores.items()},
-        },
-        curve=curve,
-        best_epoch=best_epoch,
-        epochs_run=len(curve),
-        wall_seconds=time.perf_counter() - started,
-        flops_per_sample=float(family_flops(family, multiplier)),
-        parameters=model.parameter_count(),
-        device=str(device),
-    )
+    return CandidateTraining(spec).run(on_epoch)

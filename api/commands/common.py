@@ -6,9 +6,14 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.commands import CliError
+
+if TYPE_CHECKING:  # the store is imported when a command needs it (`taskgroup solve` never does)
+    from pydantic import BaseModel
+
+    from search.store import JobRecord, Store
 
 
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
@@ -19,15 +24,61 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_cli_store(args: argparse.Namespace) -> Any:
-    """The results store named by --db / TASKGROUP_DATABASE_URL; a one-line error if it cannot open."""
-    from search.store import open_store
+def _open(args: argparse.Namespace, create: bool) -> Store:
+    """The store of --db / TASKGROUP_DATABASE_URL; a missing store file (``create=False``) raises
+    MissingStoreError, every other problem is a one-line CliError."""
+    from search.store import MissingStoreError, StoreError, open_store
 
     url = getattr(args, "db", None) or os.environ.get("TASKGROUP_DATABASE_URL")
     try:
-        return open_store(url)
-    except (ValueError, RuntimeError, OSError) as exc:
+        return open_store(url, create=create)
+    except MissingStoreError:
+        raise
+    except (ValueError, RuntimeError, OSError, StoreError) as exc:
         raise CliError(f"cannot open the results store: {exc}") from None
+
+
+def open_cli_store(args: argparse.Namespace, *, create: bool = True) -> Store:
+    """The results store named by --db / TASKGROUP_DATABASE_URL; a one-line error if it cannot open.
+    ``create=False`` for commands that only read: a store that does not exist is an error, not created."""
+    from search.store import MissingStoreError
+
+    try:
+        return _open(args, create)
+    except MissingStoreError as exc:
+        raise CliError(f"cannot open the results store: {exc}") from None
+
+
+def existing_cli_store(args: argparse.Namespace) -> Store | None:
+    """The store for listings: None where its file does not exist yet (nothing is created)."""
+    from search.store import MissingStoreError
+
+    try:
+        return _open(args, create=False)
+    except MissingStoreError:
+        return None
+
+
+def stored_job(args: argparse.Namespace, job_id: str) -> tuple[Store, JobRecord]:
+    """The store of --db and the job ``job_id`` in it; one-line errors for a store that does not exist (it
+    is not created) or a job it does not have."""
+    store = existing_cli_store(args)
+    if store is None:
+        raise CliError(
+            f"job {job_id} not found: there is no results store there yet (give --db, or set "
+            "TASKGROUP_DATABASE_URL, to the store your searches use)"
+        )
+    return store, load_job(store, job_id)
+
+
+def load_job(store: Store, job_id: str) -> JobRecord:
+    """The stored job, or a one-line error that says how to list them."""
+    try:
+        return store.get_job(job_id)
+    except KeyError:
+        raise CliError(f"job {job_id} not found in the store (list the jobs with: taskgroup jobs)") from None
+    except ValueError:
+        raise CliError(f"{job_id!r} is not a job id (list the jobs with: taskgroup jobs)") from None
 
 
 def load_spec_file(path: Path) -> dict[str, Any]:
@@ -64,9 +115,10 @@ def checked_output(path: Path | None) -> Path | None:
     return path
 
 
-def write_result(path: Path, result: dict[str, Any]) -> None:
+def write_result(path: Path, result: BaseModel) -> None:
+    """A result (or curve) as indented JSON, with a one-line error if the file cannot be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
+        path.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
     except OSError as exc:
         raise CliError(f"{path}: cannot write: {exc.strerror}") from None

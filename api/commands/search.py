@@ -1,4 +1,10 @@
-"""`taskgroup search`: run a job on local Ray (or RAY_ADDRESS) with a progress bar; Ctrl-C cancels cleanly."""
+"""`taskgroup search`: run a job on local Ray (or RAY_ADDRESS) with a progress bar; Ctrl-C cancels cleanly.
+
+Everything a user can get wrong is checked before Ray starts and before the job exists: the flags and the
+spec (:func:`search.submit.prepare`: dataset, tasks, weighting, model, budgets, plan size), the output file,
+and the resources (against this machine for a local Ray, against the cluster for RAY_ADDRESS, whose address
+is probed first so a wrong one fails in seconds).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,49 @@ from pathlib import Path
 from typing import Any
 
 from api.commands import CliError
-from api.commands.common import add_store_argument, load_spec_file, open_cli_store, write_result
+from api.commands.common import (
+    add_store_argument,
+    checked_output,
+    load_spec_file,
+    open_cli_store,
+    stored_job,
+    write_result,
+)
 from api.render import ProgressBar, format_result
+
+MAX_RETRIES = 100
+
+SPEC_FLAGS = {
+    "spec": "--spec",
+    "dataset": "--dataset",
+    "param": "--param",
+    "tasks": "--tasks",
+    "approx": "--approx",
+    "fidelity": "--fidelity",
+    "budgets": "--budgets",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "weighting": "--weighting",
+    "weights": "--weights",
+    "seed": "--seed",
+    "seeds": "--seeds",
+    "cpus": "--cpus",
+    "gpus": "--gpus",
+    "objective": "--objective",
+}
+"""The flags that make a job's spec (argparse name -> flag): a resumed job keeps its stored spec."""
+
+
+def retries(text: str) -> int:
+    """``--retries``: an integer from 0 (no retry) to :data:`MAX_RETRIES`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= MAX_RETRIES:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_RETRIES}, got {value}")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -42,13 +89,19 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--weighting", help="loss weighting: equal, uncertainty, gradnorm, dwa, dtp, mgda")
+    p.add_argument("--weights", metavar="T=W,...", help="per-task weights of the objective: s=2,d=1 or JSON")
     p.add_argument("--seed", type=int)
     p.add_argument("--seeds", type=int, help="seeds per candidate (losses averaged)")
     p.add_argument("--cpus", type=float, help="CPUs per training")
     p.add_argument("--gpus", type=float, help="GPUs per training")
     p.add_argument("--objective", choices=["sum", "relative"])
-    p.add_argument("--retries", type=int, default=2, help="retries of a failing training (default 2)")
-    p.add_argument("--resume", metavar="JOB_ID", help="resume a stored job (its spec is reused)")
+    p.add_argument(
+        "--retries",
+        type=retries,
+        default=2,
+        help=f"retries of a failing training, 0-{MAX_RETRIES} (default 2)",
+    )
+    p.add_argument("--resume", metavar="JOB_ID", help="resume a stored job (its stored spec is used)")
     p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard and print its URL")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("-o", "--output", type=Path, help="write the result JSON to this file")
@@ -83,12 +136,12 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "seed": "seed",
         "seeds": "seeds",
         "objective": "objective",
+        "budgets": "budgets",  # a sweep 1:5:0.5 or a list 1,2,3: the one budget grammar, read by the spec
+        "weights": "weights",  # s=2,d=1 or JSON: the one weight grammar
     }
     for flag, field in simple.items():
         if getattr(args, flag) is not None:
             spec[field] = getattr(args, flag)
-    if args.budgets:
-        spec["budgets"] = args.budgets  # a sweep 1:5:0.5 or a list 1,2,3: parsed by the spec
     training = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -108,39 +161,75 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
-def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is ours: it cancels the job cleanly
-    from search.job import parse_spec, run_job, submit_job
-    from search.ray_runner import cancel_event, check_resources, ensure_ray
+def _submission(args: argparse.Namespace) -> Any:
+    """The validated, planned spec; everything but the remote cluster checked (Ray not started)."""
+    from pydantic import ValidationError
+
+    from grouping.validation import format_validation_error
+    from search.submit import local_capacity, prepare
+
+    remote = bool(os.environ.get("RAY_ADDRESS"))
+    try:
+        return prepare(spec_from_args(args), None if remote else local_capacity())
+    except ValidationError as exc:
+        raise CliError(f"invalid job spec: {format_validation_error(exc)}") from None
+    except ValueError as exc:  # SpecError: a field the dataset, the registry or the machine refuses
+        raise CliError(f"invalid job spec: {exc}") from None
+
+
+def _connect(dashboard: bool) -> Any:
+    from search.ray_runner import ensure_ray
+
+    try:
+        return ensure_ray(dashboard=dashboard)
+    except (ValueError, ConnectionError, RuntimeError) as exc:
+        raise CliError(" ".join(str(exc).split())) from None
+
+
+def _new_job(args: argparse.Namespace) -> Any:
+    submission = _submission(args)  # everything checked before the store opens and Ray is even imported
+    from search.ray_runner import cluster_capacity
+    from search.submit import check_resources, submit_job
 
     store = open_cli_store(args)
-    if args.resume:
-        try:
-            job = store.get_job(args.resume)
-        except KeyError as exc:
-            raise CliError(str(exc).strip("'\"")) from None
-        if job.state in ("cancelled", "failed"):  # back in the queue; its finished trainings are kept
-            job = store.update_job(job.id, state="queued")
-        print(f"resuming job {job.id} ({job.state})", file=sys.stderr)
-    else:
-        try:
-            spec = parse_spec(spec_from_args(args))
-            info = ensure_ray(dashboard=args.dashboard)
-            check_resources(spec.resources)  # before the job exists: a cluster that can never run it
-            job = submit_job(store, spec)
-        except ValueError as exc:
-            raise CliError(f"invalid job spec: {exc}") from None
-        plan = job.plan or {}
-        print(
-            f"job {job.id}: {plan.get('network_trainings')} trainings of {plan.get('candidates')} candidates "
-            f"({plan.get('approximation')}), estimated {plan.get('snt_epochs'):g} SNT-epochs",
-            file=sys.stderr,
-        )
-    info = ensure_ray(dashboard=args.dashboard)  # already connected unless resuming
-    if args.dashboard:
-        print(f"Ray dashboard: {info.dashboard_url or '(not available)'}", file=sys.stderr)
+    info = _connect(args.dashboard)
+    try:
+        check_resources(submission.spec.resources, cluster_capacity())
+    except ValueError as exc:
+        raise CliError(f"invalid job spec: {exc}") from None
+    job = submit_job(store, submission)
+    plan = submission.plan
+    print(
+        f"job {job.id}: {plan.network_trainings} trainings of {plan.candidates} candidates "
+        f"({plan.approximation}), estimated {plan.snt_epochs:g} SNT-epochs",
+        file=sys.stderr,
+    )
+    return store, job, info
 
+
+def _resumed_job(args: argparse.Namespace) -> Any:
+    from search.states import JobState
+
+    given = [flag for name, flag in SPEC_FLAGS.items() if getattr(args, name) not in (None, [])]
+    if given:
+        raise CliError(
+            f"--resume continues job {args.resume} with its stored spec: drop {', '.join(given)} (or start "
+            "a new search without --resume)"
+        )
+    store, job = stored_job(args, args.resume)
+    if job.state in (JobState.CANCELLED, JobState.FAILED):  # back in the queue; finished trainings kept
+        job = store.update_job(job.id, state=JobState.QUEUED)
+    print(f"resuming job {job.id} ({job.state})", file=sys.stderr)
+    return store, job, _connect(args.dashboard)
+
+
+def _run(args: argparse.Namespace, store: Any, job_id: str) -> Any:
+    """Run the job with a progress bar; the first Ctrl-C cancels it cleanly, a second one aborts."""
+    from search.control import JobControl
+    from search.ray_runner import TuneRunner
+    from search.run import run_job
+
+    control = JobControl(job_id)
     bar = ProgressBar(sys.stderr)
     interrupted = {"count": 0}
 
@@ -149,19 +238,38 @@ def run(args: argparse.Namespace) -> int:
         if interrupted["count"] > 1:
             raise KeyboardInterrupt
         print("\ncancelling: stopping the trainings in flight (Ctrl-C again to abort)", file=sys.stderr)
-        cancel_event(job.id).set()
-        store.request_cancel(job.id)
+        control.cancel()
+        store.request_cancel(job_id)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    started = time.monotonic()
     try:
-        final = run_job(store, job.id, max_retries=args.retries, on_progress=bar.update)
+        return run_job(
+            store,
+            job_id,
+            runner=TuneRunner(),
+            control=control,
+            max_retries=args.retries,
+            on_progress=bar.update,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.close()
-    elapsed = time.monotonic() - started
-    print(f"job {final.id}: {final.state} in {elapsed:.1f} s", file=sys.stderr)
-    if final.state != "succeeded":
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is ours: it cancels the job cleanly
+    output = checked_output(args.output)
+    if args.resume:
+        store, job, info = _resumed_job(args)
+    else:
+        store, job, info = _new_job(args)
+    if args.dashboard:
+        print(f"Ray dashboard: {info.dashboard_url or '(not available)'}", file=sys.stderr)
+    started = time.monotonic()
+    final = _run(args, store, job.id)
+    print(f"job {final.id}: {final.state} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    if final.result is None:
         if final.error:
             print(f"error: {final.error}", file=sys.stderr)
         if final.state == "cancelled":
@@ -171,12 +279,11 @@ def run(args: argparse.Namespace) -> int:
             )
             return 130
         return 1
-    result = final.result or {}
-    if args.output:
-        write_result(args.output, result)
-        print(f"result written to {args.output}", file=sys.stderr)
+    if output is not None:
+        write_result(output, final.result)
+        print(f"result written to {output}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(result, indent=2))
+        print(json.dumps(final.result.model_dump(mode="json"), indent=2))
     else:
-        print(format_result(result))
+        print(format_result(final.result))
     return 0

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from api.commands import CliError
-from api.commands.common import add_store_argument, open_cli_store, write_result
+from api.commands.common import add_store_argument, checked_output, stored_job, write_result
 from api.render import format_duration, format_result
 
 
@@ -21,36 +20,33 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_cli_store(args)
-    try:
-        job = store.get_job(args.job_id)
-    except KeyError:
-        raise CliError(f"no job {args.job_id!r} in the store (list them with: taskgroup jobs)") from None
-    if args.output:
+    output = checked_output(args.output)
+    _, job = stored_job(args, args.job_id)
+    if output is not None:
         if job.result is None:
             raise CliError(f"job {job.id} has no result yet (state {job.state})")
-        write_result(args.output, job.result)
-        print(f"result written to {args.output}")
+        write_result(output, job.result)
+        print(f"result written to {output}")
     if args.format == "json":
-        print(json.dumps(job.model_dump(mode="json"), indent=2))
+        print(job.model_dump_json(indent=2))
         return 0
-    p = job.progress or {}
+    p = job.progress
     print(f"job {job.id}  {job.state}")
     print(
-        f"  dataset {job.spec['dataset']['name']}  tasks {','.join(job.spec['tasks'])}  "
-        f"approximation {job.spec.get('approximation', 'exhaustive')}"
+        f"  dataset {job.spec.dataset.name}  tasks {','.join(job.spec.tasks)}  "
+        f"approximation {job.spec.approximation}"
     )
     print(
         f"  created {job.created_at:%Y-%m-%d %H:%M:%S}  started {job.started_at or '-'}  "
         f"finished {job.finished_at or '-'}"
     )
-    if p:
+    if p.total:
         print(
-            f"  trainings {p.get('done', 0)}/{p.get('total', '?')} done ({p.get('reused', 0)} reused, "
-            f"{p.get('failed', 0)} failed), elapsed {format_duration(p.get('elapsed_seconds'))}"
+            f"  trainings {p.done}/{p.total} done ({p.reused} reused, {p.failed} failed), "
+            f"elapsed {format_duration(p.elapsed_seconds)}"
         )
     if job.error:
         print(f"  error: {job.error}")
-    if job.result:
+    if job.result is not None:
         print(format_result(job.result))
     return 0

@@ -1,8 +1,10 @@
 """A job's report: the budget curve, the pairwise affinity heat map and the groupings diagram, as PNGs and
-as one self-contained HTML page (PNGs embedded as base64), drawn from the job's result JSON.
+as one self-contained HTML page (PNGs embedded as base64), drawn from a typed result.
 
 Used by `taskgroup report JOB_ID` and ``GET /jobs/{id}/report``. Figures are registered by name in
-:data:`FIGURES` (``curve``, ``affinity``, ``groupings``).
+:data:`FIGURES` (``curve``, ``affinity``, ``groupings``). A report draws a job's result
+(:class:`search.records.JobResult`) or a bare budget curve (what ``taskgroup solve -o`` writes): a curve has
+no loss table (no affinity figure) and no baselines.
 """
 
 from __future__ import annotations
@@ -10,55 +12,57 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from api.report.figures import affinity_figure, curve_figure, curve_points, groupings_figure
-from grouping import LossTableModel
-from grouping.affinity import pairwise_affinity
+from grouping.affinity import AffinityTable, pairwise_affinity
+from grouping.results import BudgetCurve
+from search.records import JobResult
+
+Report = JobResult | BudgetCurve
 
 
-def _curve(result: Mapping[str, Any]) -> bytes:
+def _curve(result: Report) -> bytes:
     """The chosen grouping's test (scoring) total per budget and, dashed, its validation (selection) total:
     the one it was chosen on, which for HOA includes predicted networks. Baselines at their test totals, or
     at their validation totals when the job has no test losses."""
-    approximation = result.get("spec", {}).get("approximation", "exhaustive")
+    approximation = result.spec.approximation if isinstance(result, JobResult) else "loss table"
     tested = curve_points(result, "scoring_total")
-    predicted = any(n.get("predicted") for r in result.get("curve", []) for n in r["networks"])
+    predicted = any(n.predicted for g in result.curve for n in g.networks)
     validation = f"validation total{' (with HOA predictions)' if predicted else ''}"
     curves = {
         f"chosen grouping ({approximation}), test total": tested,
         validation: curve_points(result, "selection_total"),
     }
+    baselines = result.baselines if isinstance(result, JobResult) else []
+    field = "scoring_total" if tested else "selection_total"
     return curve_figure(
         curves,
-        result.get("baselines", []),
+        [(b.name, b.cost, getattr(b, field)) for b in baselines],
         ylabel="total loss",
         references=(validation,),
-        baseline_field="scoring_total" if tested else "selection_total",
     )
 
 
-def result_affinity(result: Mapping[str, Any]) -> Any:
+def result_affinity(result: Report) -> AffinityTable:
     """The affinity table of a result's loss table: its scoring (test) table if present, else selection."""
-    if "loss_table" not in result:
+    if not isinstance(result, JobResult):
         raise ValueError("loss_table: the result has no loss table, so no affinity can be drawn")
-    model = LossTableModel.model_validate(result["loss_table"])
-    table = model.scoring_table() or model.selection_table()
+    table = result.loss_table.scoring_table() or result.loss_table.selection_table()
     return pairwise_affinity(table)
 
 
-def _affinity(result: Mapping[str, Any]) -> bytes:
+def _affinity(result: Report) -> bytes:
     return affinity_figure(result_affinity(result))
 
 
-FIGURES: dict[str, Callable[[Mapping[str, Any]], bytes]] = {
+FIGURES: dict[str, Callable[[Report], bytes]] = {
     "curve": _curve,
     "affinity": _affinity,
     "groupings": groupings_figure,
 }
 
 
-def render_figure(result: Mapping[str, Any], name: str) -> bytes:
+def render_figure(result: Report, name: str) -> bytes:
     """PNG bytes of figure ``name``; ValueError naming the figures for an unknown one."""
     try:
         draw = FIGURES[name]
@@ -67,7 +71,7 @@ def render_figure(result: Mapping[str, Any], name: str) -> bytes:
     return draw(result)
 
 
-def render_figures(result: Mapping[str, Any]) -> dict[str, bytes]:
+def render_figures(result: Report) -> dict[str, bytes]:
     """Every figure of :data:`FIGURES` that the result can draw (a result without pairs has no affinity)."""
     out = {}
     for name, draw in FIGURES.items():
@@ -78,25 +82,26 @@ def render_figures(result: Mapping[str, Any]) -> dict[str, bytes]:
     return out
 
 
-def _table(result: Mapping[str, Any]) -> str:
+def _total(value: float | None) -> str:
+    return "" if value is None else f"{value:.5f}"
+
+
+def _table(result: Report) -> str:
     rows = []
-    for record in result.get("curve", []):
+    for record in result.curve:
         nets = ", ".join(
-            n.get("label", "".join(n["tasks"]))
-            + ("" if n["serves"] == n["tasks"] else f" (serves {''.join(n['serves'])})")
-            for n in record["networks"]
+            n.label + ("" if n.serves == n.tasks else f" (serves {''.join(n.serves)})")
+            for n in record.networks
         )
-        total = record.get("scoring_total")
         rows.append(
-            f"<tr><td>{record['budget']:g}</td><td>{record['cost']:g}</td><td>{record['selection_total']:.5f}</td>"
-            f"<td>{'' if total is None else f'{total:.5f}'}</td><td>{html.escape(nets)}</td></tr>"
+            f"<tr><td>{record.budget:g}</td><td>{record.cost:g}</td><td>{record.selection_total:.5f}</td>"
+            f"<td>{_total(record.scoring_total)}</td><td>{html.escape(nets)}</td></tr>"
         )
-    for base in result.get("baselines", []):
-        total = base.get("scoring_total")
+    for base in result.baselines if isinstance(result, JobResult) else []:
         rows.append(
-            f"<tr class=b><td>{html.escape(base['name'])}</td><td>{base['cost']:g}</td>"
-            f"<td>{base['selection_total']:.5f}</td><td>{'' if total is None else f'{total:.5f}'}</td>"
-            f"<td>{html.escape(', '.join(base['networks']))}</td></tr>"
+            f"<tr class=b><td>{html.escape(base.name)}</td><td>{base.cost:g}</td>"
+            f"<td>{base.selection_total:.5f}</td><td>{_total(base.scoring_total)}</td>"
+            f"<td>{html.escape(', '.join(base.networks))}</td></tr>"
         )
     return (
         "<table><tr><th>budget (SNT)</th><th>cost</th><th>selection total</th><th>scoring total</th>"
@@ -104,24 +109,29 @@ def _table(result: Mapping[str, Any]) -> str:
     )
 
 
-def render_html(result: Mapping[str, Any], figures: Mapping[str, bytes] | None = None) -> str:
-    """A self-contained HTML page: job summary, the curve table, and every figure embedded as a PNG."""
-    figures = render_figures(result) if figures is None else figures
-    spec = result.get("spec", {})
-    prov = result.get("provenance", {})
-    title = f"taskgrouping report — job {result.get('job_id', '?')}"
-    images = "".join(
-        f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' "
-        f"src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
-        for name, png in figures.items()
+def _summary(result: Report) -> str:
+    tasks = html.escape(", ".join(result.tasks))
+    how = f"objective {html.escape(result.objective)}, served by {html.escape(result.serve_by)}"
+    if not isinstance(result, JobResult):
+        return f"tasks <b>{tasks}</b>, {how}."
+    prov = result.provenance
+    return (
+        f"dataset <b>{html.escape(result.spec.dataset.name)}</b>, tasks <b>{tasks}</b>, approximation "
+        f"<b>{html.escape(result.spec.approximation)}</b>, {how}; trainings: {prov.trained} trained, "
+        f"{prov.reused} reused, {prov.training_seconds} training-seconds."
     )
-    summary = (
-        f"dataset <b>{html.escape(str(spec.get('dataset', {}).get('name', '?')))}</b>, tasks "
-        f"<b>{html.escape(', '.join(result.get('tasks', [])))}</b>, approximation "
-        f"<b>{html.escape(str(spec.get('approximation', '?')))}</b>, objective "
-        f"{html.escape(str(result.get('objective')))}, served by {html.escape(str(result.get('serve_by')))}; "
-        f"trainings: {prov.get('trained', '?')} trained, "
-        f"{prov.get('reused', '?')} reused, {prov.get('training_seconds', '?')} training-seconds."
+
+
+def render_html(result: Report, figures: Mapping[str, bytes] | None = None, name: str | None = None) -> str:
+    """A self-contained HTML page: summary, the curve table, and every figure embedded as a PNG. ``name``
+    titles the page (default: the job id)."""
+    figures = render_figures(result) if figures is None else figures
+    label = name or (result.job_id if isinstance(result, JobResult) else "?")
+    title = f"taskgrouping report — job {label}"
+    images = "".join(
+        f"<h2>{html.escape(fig)}</h2><img alt='{html.escape(fig)}' "
+        f"src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+        for fig, png in figures.items()
     )
     style = (
         "body{font-family:sans-serif;max-width:1000px;margin:2em auto}table{border-collapse:collapse}"
@@ -130,10 +140,10 @@ def render_html(result: Mapping[str, Any], figures: Mapping[str, bytes] | None =
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{summary}</p>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{_summary(result)}</p>"
         f"<p>Standley et al., ICML 2020, “Which Tasks Should Be Learned Together in Multi-task Learning?”</p>"
         f"{_table(result)}{images}</body></html>"
     )
 
 
-__all__ = ["FIGURES", "render_figure", "render_figures", "render_html", "result_affinity"]
+__all__ = ["FIGURES", "Report", "render_figure", "render_figures", "render_html", "result_affinity"]

@@ -24,6 +24,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from grouping.affinity import AffinityTable
+from grouping.results import BudgetCurve
+
+BaselinePoint = tuple[str, float, float | None]
+"""A baseline drawn as a point: its name, its cost (SNT) and its total (None: not drawn)."""
 
 DPI = 110
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -35,31 +39,27 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def curve_points(result: Mapping[str, Any], field: str = "scoring_total") -> list[tuple[float, float]]:
-    """``(budget, total)`` of a result's curve for ``field`` (``scoring_total`` or ``selection_total``);
+def curve_points(curve: BudgetCurve, field: str = "scoring_total") -> list[tuple[float, float]]:
+    """``(budget, total)`` of a budget curve for ``field`` (``scoring_total`` or ``selection_total``);
     budgets where it is null (a chosen network was never trained, or there is no scoring table) are left out
     rather than filled from the other field, so one line never mixes test and validation totals."""
-    return [
-        (float(record["budget"]), float(record[field]))
-        for record in result.get("curve", [])
-        if record.get(field) is not None
-    ]
+    points = [(g.budget, getattr(g, field)) for g in curve.curve]
+    return [(float(budget), float(total)) for budget, total in points if total is not None]
 
 
 def curve_figure(
     curves: Mapping[str, Sequence[tuple[float, float]]],
-    baselines: Sequence[Mapping[str, Any]] = (),
+    baselines: Sequence[BaselinePoint] = (),
     title: str = "Total loss vs. inference budget",
     ylabel: str = "total test loss",
     band: tuple[str, Sequence[tuple[float, float, float]]] | None = None,
     references: Sequence[str] = (),
-    baseline_field: str = "scoring_total",
 ) -> bytes:
     """Each curve as a line with markers; each baseline as a labelled point at its cost; ``band`` an optional
     shaded ``(budget, low, high)`` range (e.g. the optimal curve's spread across seeds). Curves named in
     ``references`` (yardsticks such as a test-set oracle or random groupings, not methods) are drawn as thin
-    dashed lines so the methods stand out. Baselines are placed at their ``baseline_field`` total (skipped
-    where it is null)."""
+    dashed lines so the methods stand out. Baselines are points ``(name, cost, total)`` (skipped where the
+    total is null)."""
     fig = Figure(figsize=(7.0, 4.2))
     ax = fig.subplots()
     if band is not None and band[1]:
@@ -73,12 +73,11 @@ def curve_figure(
             ax.plot(xs, ys, linestyle="--", linewidth=1.0, color=f"C{k % 10}", label=name)
         else:
             ax.plot(xs, ys, marker=MARKERS[k % len(MARKERS)], linewidth=1.6, markersize=5, label=name)
-    for k, base in enumerate(baselines):
-        total = base.get(baseline_field)
+    for k, (name, cost, total) in enumerate(baselines):
         if total is None:
             continue
         ax.scatter(
-            [base["cost"]],
+            [cost],
             [total],
             marker="*",
             s=140,
@@ -86,7 +85,7 @@ def curve_figure(
             zorder=5,
             edgecolors="black",
             linewidths=0.5,
-            label=f"{base['name']} ({base['cost']:g} SNT)",
+            label=f"{name} ({cost:g} SNT)",
         )
     ax.set_xlabel("inference budget (SNT = one full-size network)")
     ax.set_ylabel(ylabel)
@@ -131,13 +130,13 @@ def affinity_figure(affinity: AffinityTable, title: str = "Pairwise task affinit
     return _png(fig)
 
 
-def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks per budget") -> bytes:
+def groupings_figure(curve: BudgetCurve, title: str = "Chosen networks per budget") -> bytes:
     """One row per budget; each chosen network a box of task cells (filled = served, hollow = auxiliary)."""
-    tasks = list(result["tasks"])
-    records = list(result.get("curve", []))
+    tasks = list(curve.tasks)
+    records = list(curve.curve)
     if not records:
         raise ValueError("curve: the result has no groupings to draw")
-    width = max(sum(len(net["tasks"]) + 0.6 for net in r["networks"]) for r in records)
+    width = max(sum(len(net.tasks) + 0.6 for net in r.networks) for r in records)
     fig = Figure(figsize=(max(6.0, 0.42 * width + 3.5), 0.48 * len(records) + 1.2))
     ax = fig.subplots()
     colours = {t: colormaps["tab10" if len(tasks) <= 10 else "tab20"](i) for i, t in enumerate(tasks)}
@@ -145,10 +144,10 @@ def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks pe
     for row, record in enumerate(records):
         y = len(records) - 1 - row
         x = 0.0
-        for net in record["networks"]:
-            k = len(net["tasks"])
-            half = net.get("capacity", 1.0) < 1.0
-            predicted = bool(net.get("predicted"))
+        for net in record.networks:
+            k = len(net.tasks)
+            half = net.capacity < 1.0
+            predicted = net.predicted
             any_predicted |= predicted
             ax.add_patch(
                 Rectangle(
@@ -162,8 +161,8 @@ def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks pe
                     edgecolor="black",
                 )
             )
-            for i, task in enumerate(net["tasks"]):
-                served = task in net["serves"]
+            for i, task in enumerate(net.tasks):
+                served = task in net.serves
                 ax.add_patch(
                     Rectangle(
                         (x + i + 0.06, y - 0.28),
@@ -184,17 +183,14 @@ def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks pe
                     color="white" if served else "black",
                 )
             x += k + 0.6
-        total = record.get("scoring_total")
-        if total is not None:
-            label = f"{total:.4f}"
-        elif record.get("selection_total") is not None:
-            label = f"{record['selection_total']:.4f} (val.)"
+        if record.scoring_total is not None:
+            label = f"{record.scoring_total:.4f}"
         else:
-            label = ""
+            label = f"{record.selection_total:.4f} (val.)"
         ax.text(width + 0.3, y, label, va="center", fontsize=8)
     ax.set_xlim(-0.3, width + 2.2)
     ax.set_ylim(-0.7, len(records) - 0.3)
-    ax.set_yticks(range(len(records)), [f"{r['budget']:g} SNT" for r in reversed(records)])
+    ax.set_yticks(range(len(records)), [f"{r.budget:g} SNT" for r in reversed(records)])
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
@@ -208,4 +204,4 @@ def groupings_figure(result: Mapping[str, Any], title: str = "Chosen networks pe
     return _png(fig)
 
 
-__all__ = ["affinity_figure", "curve_figure", "curve_points", "groupings_figure"]
+__all__ = ["BaselinePoint", "affinity_figure", "curve_figure", "curve_points", "groupings_figure"]

@@ -8,7 +8,8 @@ import logging
 from fastapi import APIRouter, Depends
 
 from api.models import DatasetInfo
-from api.routers.common import error_responses, path_params, require_token
+from api.routers.common import error_responses, require_token
+from api.routers.paths import path_params
 from workers.datasets import DATASETS
 
 log = logging.getLogger(__name__)

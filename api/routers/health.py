@@ -77,13 +77,11 @@ def _ray_health(request: Request) -> HealthComponent:
 )
 def healthz(request: Request) -> JSONResponse:
     """200 when the service, its results store and Ray work; 503 (same body) when one of them does not."""
-    manager = request.app.state.manager
-    manager_status = manager.status()
-    alive = manager_status["alive"]
+    queue = request.app.state.manager.status()
     service = HealthComponent(
-        ok=alive,
-        detail=manager_status["error"] or (None if alive else "the job manager is not running"),
-        info=manager_status,
+        ok=queue.alive,
+        detail=queue.error or (None if queue.alive else "the job manager is not running"),
+        info=queue.model_dump(mode="json"),
     )
     store = _store_health(request)
     ray_status = _ray_health(request)

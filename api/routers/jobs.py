@@ -1,8 +1,12 @@
-"""``/jobs``: submit a search job, follow it, download its result and groupings, cancel it."""
+"""``/jobs``: submit a search job, follow it, download its result and groupings, cancel it.
+
+The HTTP face only: submission is :func:`search.submit.prepare` / :func:`~search.submit.submit_job`, the queue
+and cancelling are :class:`search.manager.JobManager`; every answer is a typed record of :mod:`search.records`
+or :mod:`api.models`.
+"""
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,30 +16,24 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.manager import JobFinishedError, JobManager
-from api.models import (
-    JobCreated,
-    JobDetail,
-    JobLinks,
-    JobPage,
-    JobSummary,
-    Progress,
-    TrainingList,
-    TrainingView,
-)
+from api.models import JobCreated, JobDetail, JobLinks, JobPage, JobSummary, TrainingList, TrainingView
 from api.routers.common import (
     ManagerDep,
     SettingsDep,
     StoreDep,
-    confine_paths,
     error_responses,
     not_found,
     require_token,
     unprocessable,
 )
-from search.job import submit_job
+from api.routers.paths import confine_paths
+from grouping.results import Grouping
+from search.manager import JobFinishedError, JobManager
+from search.plan import PlanSummary
+from search.records import JobResult
 from search.spec import JobSpec
-from search.store import JobRecord, JobState, JobTrainingRecord, NotFoundError, Store, TrainingState
+from search.store import JobInfo, JobRecord, JobState, JobTrainingRecord, NotFoundError, Store, TrainingState
+from search.submit import SpecError, Submission, prepare, submit_job
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_token)])
 # Handlers are ``async`` and run their store calls in ONE worker thread each (``run_in_threadpool``): a sync
@@ -45,6 +43,11 @@ BUDGET_TOLERANCE = 1e-9
 """Two budgets closer than this (in SNT) are the same budget (0.1 + 0.2 is 0.3)."""
 
 MAX_PAGE = 500
+
+SUMMARY_FIELDS = frozenset(
+    {"id", "state", "created_at", "started_at", "finished_at", "progress", "cancel_requested", "error"}
+)
+"""What a listing shows of a stored job as it is (the rest comes from its spec)."""
 
 
 def _links(request: Request, job_id: str) -> JobLinks:
@@ -58,7 +61,8 @@ def _links(request: Request, job_id: str) -> JobLinks:
     )
 
 
-def _load(store: Store, job_id: str) -> JobRecord:
+def load_job(store: Store, job_id: str) -> JobRecord:
+    """The stored job, or a 404 that says how to find the jobs."""
     try:
         return store.get_job(job_id)
     except NotFoundError:
@@ -67,78 +71,56 @@ def _load(store: Store, job_id: str) -> JobRecord:
         raise not_found(f"job {job_id!r} not found; list the jobs with GET /jobs") from None
 
 
-def _progress(job: JobRecord) -> Progress:
-    data = dict(job.progress or {})
-    if "total" not in data and job.plan:
-        data["total"] = int(job.plan.get("network_trainings") or 0)
-        data["pending"] = data["total"]
-    try:
-        return Progress.model_validate(data)
-    except ValidationError:  # progress is free-form: never fail a listing because of it
-        return Progress()
+def _summary(request: Request, job: JobInfo) -> JobSummary:
+    spec = job.spec
+    return JobSummary(
+        **job.model_dump(include=SUMMARY_FIELDS),
+        name=spec.name,
+        dataset=spec.dataset.name,
+        tasks=list(spec.tasks),
+        approximation=spec.approximation,
+        links=_links(request, job.id),
+    )
 
 
-def _budgets(job: JobRecord) -> list[float]:
-    if job.result and isinstance(job.result.get("curve"), list):
-        return [float(r["budget"]) for r in job.result["curve"] if isinstance(r, dict) and "budget" in r]
-    try:
-        return JobSpec.model_validate(job.spec).effective_budgets
-    except ValidationError:
-        return []
+def _plan_summary(job: JobRecord) -> PlanSummary | None:
+    if job.plan is not None:
+        return job.plan.summary()
+    return job.result.plan if job.result is not None else None
 
 
-def _summary(request: Request, job: JobRecord) -> dict[str, Any]:
-    spec = job.spec or {}
-    dataset = spec.get("dataset") if isinstance(spec.get("dataset"), dict) else {}
-    return {
-        "id": job.id,
-        "name": spec.get("name"),
-        "state": job.state,
-        "dataset": dataset.get("name"),
-        "tasks": list(spec.get("tasks") or []),
-        "approximation": spec.get("approximation"),
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "progress": _progress(job),
-        "cancel_requested": job.cancel_requested,
-        "error": job.error,
-        "links": _links(request, job.id),
-    }
-
-
-def _queue_position(store: Store, manager: JobManager, job: JobRecord) -> int | None:
-    if job.state is not JobState.QUEUED:
-        return None
-    running = set(manager.running_jobs())
-    waiting = [j.id for j in store.unfinished_jobs() if j.id not in running and j.state is JobState.QUEUED]
-    return waiting.index(job.id) + 1 if job.id in waiting else None
-
-
-def _detail(request: Request, store: Store, manager: JobManager, job: JobRecord) -> JobDetail:
+def _detail(request: Request, manager: JobManager, job: JobRecord) -> JobDetail:
     elapsed = None
     if job.started_at is not None:
         end = job.finished_at or datetime.now(UTC)
         elapsed = round((end - job.started_at).total_seconds(), 1)
+    budgets = [g.budget for g in job.result.curve] if job.result is not None else job.spec.effective_budgets
     return JobDetail(
-        **_summary(request, job),
+        **_summary(request, job).model_dump(),
         spec=job.spec,
-        plan=job.plan,
-        queue_position=_queue_position(store, manager, job),
+        plan=_plan_summary(job),
+        queue_position=manager.queue_position(job.id) if job.state is JobState.QUEUED else None,
         elapsed_seconds=elapsed,
         dashboard_url=getattr(request.app.state, "dashboard_url", None),
-        budgets=_budgets(job),
+        budgets=budgets,
     )
 
 
-def parse_job_spec(data: dict[str, Any]) -> JobSpec:
-    """The body of ``POST /jobs`` as a JobSpec; any problem (even a validator's TypeError) is a 422."""
+def submission(request: Request, data: dict[str, Any], settings: Any) -> Submission:
+    """The body of ``POST /jobs`` validated completely (before a job exists); every problem is a 422 that
+    names the field (even a validator's unexpected TypeError)."""
     try:
-        return JobSpec.model_validate(data)
+        spec = JobSpec.model_validate(data)
+        spec = confine_paths(spec, settings.data_dir)
+        capacity = getattr(request.app.state, "cluster_capacity", None)
+        return prepare(spec, capacity() if capacity is not None else None)
     except ValidationError as exc:
         errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
-    except (TypeError, ValueError, ArithmeticError) as exc:  # a validator that did not expect this input
+    except SpecError as exc:
+        loc = ("body", *exc.field.split("."))
+        raise RequestValidationError([{"loc": loc, "msg": exc.problem, "type": "value_error"}]) from None
+    except (TypeError, ValueError, ArithmeticError, OSError, LookupError) as exc:
         message = str(exc)
         raise unprocessable(
             message if message.startswith("budgets:") else f"invalid job spec: {message}"
@@ -166,24 +148,18 @@ def create_job(
     manager: ManagerDep,
     settings: SettingsDep,
 ) -> JobCreated:
-    """Validate the spec against its dataset, plan it, and queue it; it runs in the background on Ray.
+    """Validate the spec completely (its fields, the dataset and its parameters, the tasks, the weighting
+    method and its options, the model, the resources, the budgets), plan it, and queue it; it runs in the
+    background on Ray. Any problem is a 422 naming the field, and no job is created.
 
     The body is the same job spec as ``taskgroup search --spec`` (schema ``JobSpec``). Dataset files
     (``tabular``'s ``path``) must lie in the service's data directory; a relative path is relative to it.
     """
-    spec = parse_job_spec(body)
-    try:
-        spec = confine_paths(spec, settings.data_dir)
-        checker = getattr(request.app.state, "check_resources", None)
-        if checker is not None:
-            checker(spec.resources)
-        job = submit_job(store, spec)
-    except (ValueError, OSError, LookupError) as exc:
-        raise unprocessable(str(exc)) from None
+    job = submit_job(store, submission(request, body, settings))
     manager.notify()
     links = _links(request, job.id)
     response.headers["Location"] = links.self
-    planned = job.plan.get("network_trainings") if job.plan else None
+    planned = job.plan.network_trainings if job.plan is not None else None
     return JobCreated(
         id=job.id, state=job.state, created_at=job.created_at, trainings_planned=planned, links=links
     )
@@ -207,7 +183,7 @@ def _page(request: Request, store: Store, state: JobState | None, limit: int, of
     following = None
     if offset + len(jobs) < total:
         following = str(request.url.include_query_params(offset=offset + limit, limit=limit))
-    items = [JobSummary(**_summary(request, job)) for job in jobs]
+    items = [_summary(request, job) for job in jobs]
     return JobPage(items=items, total=total, limit=limit, offset=offset, next=following)
 
 
@@ -222,25 +198,24 @@ async def get_job(
 ) -> JobDetail:
     """State, progress (trainings done / running / failed / reused / total), timings, the estimate of the
     time left, the error if it failed, and the Ray dashboard URL."""
-    return await run_in_threadpool(lambda: _detail(request, store, manager, _load(store, job_id)))
+    return await run_in_threadpool(lambda: _detail(request, manager, load_job(store, job_id)))
 
 
 def _training_view(record: JobTrainingRecord) -> TrainingView:
     training = record.training
-    spec = training.spec or {}
-    result = training.result or {}
+    result = training.result
     return TrainingView(
         key=training.key,
-        tasks=list(spec.get("tasks") or []),
-        capacity=float(spec.get("capacity", 1.0)),
-        fidelity=float(spec.get("fidelity", 1.0)),
-        seed=int(spec.get("seed", 0)),
+        tasks=list(training.spec.tasks),
+        capacity=training.spec.capacity,
+        fidelity=training.spec.fidelity,
+        seed=training.spec.seed,
         state=training.state,
         reused=record.reused,
         attempts=training.attempts,
-        selection=result.get("selection"),
-        scoring=result.get("scoring"),
-        epochs_run=result.get("epochs_run"),
+        selection=None if result is None else result.selection,
+        scoring=None if result is None else result.scoring,
+        epochs_run=None if result is None else result.epochs_run,
         wall_seconds=training.wall_seconds,
         device=training.device,
         error=training.error,
@@ -265,7 +240,7 @@ async def list_trainings(
 
 
 def _trainings(store: Store, job_id: str, state: TrainingState | None) -> TrainingList:
-    job = _load(store, job_id)
+    job = load_job(store, job_id)
     records = store.job_trainings(job.id)
     counts = {s.value: 0 for s in TrainingState}
     for record in records:
@@ -274,13 +249,15 @@ def _trainings(store: Store, job_id: str, state: TrainingState | None) -> Traini
     return TrainingList(job_id=job.id, total=len(records), counts=counts, items=items)
 
 
-def _result_or_404(job: JobRecord) -> dict[str, Any]:
+def result_or_404(job: JobRecord) -> JobResult:
+    """The job's result, or a 404 that says the job's state (and its progress or error)."""
     if job.state is JobState.SUCCEEDED and job.result is not None:
         return job.result
     message = f"job {job.id} has no result: it is {job.state.value}"
     if job.state in (JobState.QUEUED, JobState.RUNNING):
-        done = _progress(job)
-        message += f" ({done.done}/{done.total} trainings done); try again when it has succeeded"
+        message += (
+            f" ({job.progress.done}/{job.progress.total} trainings done); try again when it has succeeded"
+        )
     elif job.state is JobState.FAILED:
         message += f": {job.error or 'no error recorded'}"
     raise not_found(message)
@@ -288,23 +265,22 @@ def _result_or_404(job: JobRecord) -> dict[str, Any]:
 
 @router.get(
     "/jobs/{job_id}/result",
+    response_model=JobResult,
     responses=error_responses(401, 404, 422),
     summary="The full result of a job",
 )
-async def get_result(job_id: str, store: StoreDep) -> JSONResponse:
-    """The result JSON: the budget curve (``tasks``, ``objective``, ``serve_by``, ``curve``) with ``job_id``,
-    ``spec``, ``loss_table``, ``baselines``, ``missing`` and ``provenance``. 404 until the job succeeded."""
-    job = await run_in_threadpool(_load, store, job_id)
-    return JSONResponse(_result_or_404(job))
+async def get_result(job_id: str, store: StoreDep) -> JobResult:
+    """The result: the budget curve (``tasks``, ``objective``, ``serve_by``, ``curve``) with ``job_id``,
+    ``spec``, ``plan``, ``loss_table``, ``baselines``, ``missing`` and ``provenance``. 404 until the job
+    succeeded."""
+    return result_or_404(await run_in_threadpool(load_job, store, job_id))
 
 
 @router.get(
     "/jobs/{job_id}/grouping",
+    response_model=Grouping,
     responses={
-        200: {
-            "description": "one record of the budget curve, as a file",
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        },
+        200: {"description": "one record of the budget curve, as a file"},
         **error_responses(401, 404, 422),
     },
     summary="Download the grouping for one budget",
@@ -315,14 +291,18 @@ async def get_grouping(
     store: StoreDep,
 ) -> JSONResponse:
     """The chosen networks for ``budget`` (one record of the budget curve) as a downloadable JSON file."""
-    result = _result_or_404(await run_in_threadpool(_load, store, job_id))
-    curve = [r for r in result.get("curve", []) if isinstance(r, dict)]
-    for record in curve:
-        if math.isclose(float(record.get("budget", -1)), budget, rel_tol=0, abs_tol=BUDGET_TOLERANCE):
-            filename = f"job-{job_id}-grouping-{budget:g}snt.json"
-            return JSONResponse(record, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-    known = ", ".join(f"{float(r['budget']):g}" for r in curve if "budget" in r)
-    raise unprocessable(f"budget {budget:g} is not a budget of job {job_id}; choose one of: {known}")
+    result = result_or_404(await run_in_threadpool(load_job, store, job_id))
+    try:
+        record = result.at(budget, tolerance=BUDGET_TOLERANCE)
+    except KeyError:
+        known = ", ".join(f"{g.budget:g}" for g in result.curve)
+        raise unprocessable(
+            f"budget {budget:g} is not a budget of job {job_id}; choose one of: {known}"
+        ) from None
+    filename = f"job-{job_id}-grouping-{budget:g}snt.json"
+    return JSONResponse(
+        record.model_dump(mode="json"), headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @router.delete(
@@ -344,9 +324,9 @@ async def cancel_job(
 
 
 def _cancel(request: Request, store: Store, manager: JobManager, job_id: str) -> JobDetail:
-    job = _load(store, job_id)
+    job = load_job(store, job_id)
     try:
         job = manager.cancel(job.id)
     except JobFinishedError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return _detail(request, store, manager, job)
+    return _detail(request, manager, job)

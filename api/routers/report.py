@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from api.routers.common import StoreDep, error_responses, require_token, unprocessable
-from api.routers.jobs import _load, _result_or_404
+from api.routers.jobs import load_job, result_or_404
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_token)])
 
@@ -39,9 +39,7 @@ async def get_report(
     with a message naming its state."""
     from api.report import render_figure, render_html
 
-    job = await run_in_threadpool(_load, store, job_id)
-    result = dict(_result_or_404(job))
-    result.setdefault("job_id", job.id)
+    result = result_or_404(await run_in_threadpool(load_job, store, job_id))
     try:
         if format == "png":
             png = await run_in_threadpool(render_figure, result, figure)

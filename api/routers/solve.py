@@ -13,7 +13,6 @@ The answer is a budget curve in the DESIGN.md shape (``tasks``, ``objective``, `
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
@@ -24,16 +23,11 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from api.models import SolveRequest
-from api.routers.common import (
-    SettingsDep,
-    error_responses,
-    require_token,
-    unprocessable,
-)
-from grouping import FORMATS, BudgetCurve, LossTable, budget_curve, higher_order_approximation
+from api.routers.common import SettingsDep, error_responses, require_token, unprocessable
+from grouping import FORMATS, BudgetCurve, LossTable
 from grouping.io import format_for
-from search.job import format_validation_error
-from search.spec import parse_budgets
+from grouping.service import SolveOptions, solve_tables
+from grouping.validation import format_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +37,8 @@ SOLVE_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
 """Solves that run at once (in worker threads); more wait. The solver is CPU-bound Python and numpy: more
 threads than cores only trade the GIL back and forth and stretch every solve's latency."""
 
-FORM_FIELDS = ("budgets", "tasks", "objective", "serve_by", "weights", "hoa", "format")
-TRUE = {"1", "true", "yes", "on"}
-FALSE = {"0", "false", "no", "off", ""}
+OPTION_FIELDS = tuple(SolveOptions.model_fields)
+FORM_FIELDS = (*OPTION_FIELDS, "tasks", "format")
 
 _FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -81,30 +74,20 @@ def _openapi_body() -> dict[str, Any]:
 
 
 class SolveInput:
-    """What both request forms boil down to."""
+    """What both request forms boil down to: the tables and the options of :func:`solve_tables`."""
 
-    def __init__(
-        self,
-        selection: LossTable,
-        scoring: LossTable | None,
-        budgets: list[float] | None,
-        objective: str,
-        serve_by: str,
-        weights: dict[str, float] | None,
-        hoa: bool,
-    ) -> None:
+    def __init__(self, selection: LossTable, scoring: LossTable | None, options: SolveOptions) -> None:
         self.selection = selection
         self.scoring = scoring
-        self.budgets = budgets
-        self.objective = objective
-        self.serve_by = serve_by
-        self.weights = weights
-        self.hoa = hoa
+        self.options = options
 
 
-def _budgets(value: Any) -> list[float] | None:
-    """Budgets: a list, a number, a sweep ``1:5:0.5`` or ``1,2,3`` (see search.spec.parse_budgets)."""
-    return None if value is None or value == "" else parse_budgets(value)
+def _options(values: dict[str, Any]) -> SolveOptions:
+    """The options in the one grammar (budgets, weights, ...); a 422 naming each bad field."""
+    try:
+        return SolveOptions.model_validate(values)
+    except ValidationError as exc:
+        raise unprocessable(format_validation_error(exc)) from None
 
 
 def _from_json(body: bytes) -> SolveInput:
@@ -120,50 +103,7 @@ def _from_json(body: bytes) -> SolveInput:
                 status.HTTP_400_BAD_REQUEST, f"the body is not valid JSON: {exc.errors()[0]['msg']}"
             ) from None
         raise unprocessable(format_validation_error(exc)) from None
-    return SolveInput(
-        selection=request.table.selection_table(),
-        scoring=request.table.scoring_table(),
-        budgets=_budgets(request.budgets),
-        objective=request.objective,
-        serve_by=request.serve_by,
-        weights=request.weights,
-        hoa=request.hoa,
-    )
-
-
-def _weights(text: str) -> dict[str, float] | None:
-    text = text.strip()
-    if not text:
-        return None
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"weights: not valid JSON: {exc.msg}") from None
-        if not isinstance(data, dict):
-            raise ValueError("weights: give a JSON object {task: weight} or 's=1,d=2'")
-        items = list(data.items())
-    else:
-        items = []
-        for part in text.split(","):
-            name, sep, value = part.partition("=")
-            if not sep or not name.strip():
-                raise ValueError(f"weights: {part!r} is not TASK=WEIGHT (e.g. 's=1,d=2')")
-            items.append((name.strip(), value.strip()))
-    weights: dict[str, float] = {}
-    for name, value in items:
-        try:
-            weights[str(name)] = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"weights: the weight of {name!r} must be a number, got {value!r}") from None
-    return weights
-
-
-def _choice(form: Any, name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = str(form.get(name) or default)
-    if value not in allowed:
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-    return value
+    return SolveInput(request.table.selection_table(), request.table.scoring_table(), request)
 
 
 async def _read_upload(form: Any, name: str, required: bool) -> tuple[str, str] | None:
@@ -184,70 +124,46 @@ async def _read_upload(form: Any, name: str, required: bool) -> tuple[str, str] 
     return upload.filename or name, text
 
 
+def _parse_table(source: str, text: str, format_name: str | None, tasks: list[str] | None) -> Any:
+    if format_name is not None:
+        fmt = format_for(source, format_name)
+    else:
+        try:
+            fmt = format_for(source)
+        except ValueError:
+            fmt = FORMATS["paper"]  # an upload without a known extension: the paper's format
+    return fmt.loads(text, source, tasks)
+
+
 async def _from_form(request: Request) -> SolveInput:
     form = await request.form(max_files=2, max_fields=len(FORM_FIELDS) + 2)
     unknown = sorted(set(form.keys()) - set(FORM_FIELDS) - {"file", "scoring"})
     if unknown:
         known = ", ".join(("file", "scoring", *FORM_FIELDS))
         raise ValueError(f"unknown form field(s) {', '.join(unknown)}; known: {known}")
+    options = _options(
+        {
+            name: str(form.get(name)).strip()
+            for name in OPTION_FIELDS
+            if str(form.get(name) or "").strip()
+        }
+    )
     selection_upload = await _read_upload(form, "file", required=True)
     scoring_upload = await _read_upload(form, "scoring", required=False)
     assert selection_upload is not None
     tasks_text = str(form.get("tasks") or "").strip()
     tasks = [t.strip() for t in tasks_text.split(",")] if tasks_text else None
     format_name = str(form.get("format") or "").strip() or None
-
-    def parse(source: str, text: str) -> Any:
-        if format_name is not None:
-            fmt = format_for(source, format_name)
-        else:
-            try:
-                fmt = format_for(source)
-            except ValueError:
-                fmt = FORMATS["paper"]  # an upload without a known extension: the paper's format
-        return fmt.loads(text, source, tasks)
-
-    loaded = parse(*selection_upload)
-    scoring = None
+    loaded = _parse_table(*selection_upload, format_name, tasks)
+    scoring = loaded.scoring
     if scoring_upload is not None:
-        scoring = parse(*scoring_upload).selection
-    elif loaded.scoring is not None:
-        scoring = loaded.scoring
-    hoa_text = str(form.get("hoa") or "").strip().lower()
-    if hoa_text not in TRUE | FALSE:
-        raise ValueError(f"hoa: {hoa_text!r} is not true or false")
-    return SolveInput(
-        selection=loaded.selection,
-        scoring=scoring,
-        budgets=_budgets(str(form.get("budgets") or "").strip()),
-        objective=_choice(form, "objective", ("sum", "relative"), "sum"),
-        serve_by=_choice(form, "serve_by", ("selection", "scoring"), "selection"),
-        weights=_weights(str(form.get("weights") or "")),
-        hoa=hoa_text in TRUE,
-    )
+        scoring = _parse_table(*scoring_upload, format_name, tasks).selection
+    return SolveInput(loaded.selection, scoring, options)
 
 
 def compute(job: SolveInput, max_tasks: int) -> BudgetCurve:
     """Solve the budget curve (CPU-bound: runs in a worker thread)."""
-    if job.selection.n_tasks > max_tasks:
-        raise ValueError(
-            f"the table has {job.selection.n_tasks} tasks; this service solves at most {max_tasks} "
-            "(TASKGROUP_SOLVE_MAX_TASKS): use `taskgroup solve` for larger tables"
-        )
-    if job.scoring is not None and job.scoring.tasks != job.selection.tasks:
-        raise ValueError(
-            f"the scoring table's tasks {list(job.scoring.tasks)} differ from the selection table's "
-            f"{list(job.selection.tasks)}: give them the same tasks in the same order"
-        )
-    selection = higher_order_approximation(job.selection) if job.hoa else job.selection
-    return budget_curve(
-        selection,
-        budgets=job.budgets,
-        scoring=job.scoring,
-        weights=job.weights,
-        objective=job.objective,
-        serve_by=job.serve_by,
-    )
+    return solve_tables(job.selection, job.scoring, job.options, max_tasks=max_tasks)
 
 
 @router.post(

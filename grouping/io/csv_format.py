@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from grouping.candidates import Candidate
 from grouping.io.base import LoadedTables, LossTableError, format_loss, parse_loss
@@ -33,30 +33,8 @@ class CsvFormat:
 
     def loads(self, text: str, source: str, tasks: Sequence[str] | None = None) -> LoadedTables:
         reader = csv.reader(io.StringIO(text))
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise LossTableError(
-                source, None, "the file is empty (expected a header: tasks,capacity,...)"
-            ) from None
-        for required in ("tasks", "capacity"):
-            if required not in header:
-                raise LossTableError(source, 1, f"the header has no {required!r} column")
-        dups = sorted({h for h in header if header.count(h) > 1})
-        if dups:
-            raise LossTableError(source, 1, f"repeated header column(s): {', '.join(dups)}")
-        task_cols = [h for h in header if h not in RESERVED]
-        if not task_cols or not all(task_cols):
-            raise LossTableError(source, 1, "the header needs one non-empty column name per task")
-        names = tuple(task_cols)
-        if tasks is not None:
-            if sorted(tasks) != sorted(task_cols):
-                raise LossTableError(
-                    source, 1, f"task names {list(tasks)} do not match the header's task columns {task_cols}"
-                )
-            names = tuple(tasks)
+        header, names = _header(reader, source, tasks)
         col = {h: i for i, h in enumerate(header)}
-
         rows: list[TableRow] = []
         seen: dict[tuple[frozenset[str], float], int] = {}
         for record in reader:
@@ -67,54 +45,17 @@ class CsvFormat:
                 raise LossTableError(
                     source, lineno, f"expected {len(header)} columns (as in the header), found {len(record)}"
                 )
-            cells = [c.strip() for c in record]
-            members = [t.strip() for t in cells[col["tasks"]].split(TASK_SEPARATOR) if t.strip()]
-            if not members:
-                raise LossTableError(source, lineno, "the 'tasks' cell is empty (e.g. s|d|n)")
-            unknown = [t for t in members if t not in col or t in RESERVED]
-            if unknown:
-                raise LossTableError(
-                    source,
-                    lineno,
-                    f"unknown task(s) {', '.join(unknown)} in 'tasks'; known: {', '.join(names)}",
-                )
-            if len(set(members)) != len(members):
-                raise LossTableError(source, lineno, f"a task is repeated in 'tasks' ({'|'.join(members)})")
-            cap_cell = cells[col["capacity"]]
-            capacity = parse_loss(cap_cell, source, lineno, "capacity") if cap_cell else None
-            if capacity is None or capacity <= 0:
-                raise LossTableError(source, lineno, f"capacity must be a number > 0, got {cap_cell!r}")
-            predicted = False
-            if "predicted" in col:
-                flag = cells[col["predicted"]].lower()
-                if flag not in _TRUE | _FALSE:
-                    raise LossTableError(source, lineno, f"predicted must be true or false, got {flag!r}")
-                predicted = flag in _TRUE
-            losses: dict[str, float] = {}
-            for task in names:
-                cell = cells[col[task]]
-                if task in members and not cell:
-                    raise LossTableError(
-                        source, lineno, f"task {task} is in 'tasks' but its loss cell is empty"
-                    )
-                if task not in members and cell:
-                    raise LossTableError(
-                        source, lineno, f"task {task} has a loss but is not in 'tasks' ({'|'.join(members)})"
-                    )
-                if cell:
-                    losses[task] = parse_loss(cell, source, lineno, f"column {task}")
-            key = (frozenset(members), capacity)
+            row = _row([c.strip() for c in record], col, names, source, lineno)
+            key = (frozenset(row.candidate.tasks), row.candidate.capacity)
             if key in seen:
                 raise LossTableError(
                     source,
                     lineno,
-                    f"network {'|'.join(members)} at capacity {capacity:g} appears twice "
+                    f"network {'|'.join(row.candidate.tasks)} at capacity {key[1]:g} appears twice "
                     f"(lines {seen[key]} and {lineno})",
                 )
             seen[key] = lineno
-            cand = Candidate(tuple(t for t in names if t in members), capacity)
-            rows.append(TableRow(cand, losses, predicted))
-
+            rows.append(row)
         table = LossTable(names, rows)
         uncovered = table.uncovered_tasks()
         if uncovered:
@@ -140,6 +81,76 @@ class CsvFormat:
             flag = [("true" if row.predicted else "false")] if with_flag else []
             writer.writerow([TASK_SEPARATOR.join(cand.tasks), f"{cand.capacity!r}", *cells, *flag])
         return out.getvalue()
+
+
+def _header(reader: Any, source: str, tasks: Sequence[str] | None) -> tuple[list[str], tuple[str, ...]]:
+    """The header's columns and the table's task names (``tasks`` renames them, in that order)."""
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise LossTableError(
+            source, None, "the file is empty (expected a header: tasks,capacity,...)"
+        ) from None
+    for required in ("tasks", "capacity"):
+        if required not in header:
+            raise LossTableError(source, 1, f"the header has no {required!r} column")
+    dups = sorted({h for h in header if header.count(h) > 1})
+    if dups:
+        raise LossTableError(source, 1, f"repeated header column(s): {', '.join(dups)}")
+    task_cols = [h for h in header if h not in RESERVED]
+    if not task_cols or not all(task_cols):
+        raise LossTableError(source, 1, "the header needs one non-empty column name per task")
+    if tasks is None:
+        return header, tuple(task_cols)
+    if sorted(tasks) != sorted(task_cols):
+        raise LossTableError(
+            source, 1, f"task names {list(tasks)} do not match the header's task columns {task_cols}"
+        )
+    return header, tuple(tasks)
+
+
+def _members(
+    cells: list[str], col: dict[str, int], names: tuple[str, ...], source: str, line: int
+) -> list[str]:
+    """The tasks of the row's network (its ``tasks`` cell), checked against the table's tasks."""
+    members = [t.strip() for t in cells[col["tasks"]].split(TASK_SEPARATOR) if t.strip()]
+    if not members:
+        raise LossTableError(source, line, "the 'tasks' cell is empty (e.g. s|d|n)")
+    unknown = [t for t in members if t not in col or t in RESERVED]
+    if unknown:
+        raise LossTableError(
+            source, line, f"unknown task(s) {', '.join(unknown)} in 'tasks'; known: {', '.join(names)}"
+        )
+    if len(set(members)) != len(members):
+        raise LossTableError(source, line, f"a task is repeated in 'tasks' ({'|'.join(members)})")
+    return members
+
+
+def _row(cells: list[str], col: dict[str, int], names: tuple[str, ...], source: str, line: int) -> TableRow:
+    """One data line as a table row: its network, its capacity, its flag and one loss per task it trains."""
+    members = _members(cells, col, names, source, line)
+    cap_cell = cells[col["capacity"]]
+    capacity = parse_loss(cap_cell, source, line, "capacity") if cap_cell else None
+    if capacity is None or capacity <= 0:
+        raise LossTableError(source, line, f"capacity must be a number > 0, got {cap_cell!r}")
+    predicted = False
+    if "predicted" in col:
+        flag = cells[col["predicted"]].lower()
+        if flag not in _TRUE | _FALSE:
+            raise LossTableError(source, line, f"predicted must be true or false, got {flag!r}")
+        predicted = flag in _TRUE
+    losses: dict[str, float] = {}
+    for task in names:
+        cell = cells[col[task]]
+        if task in members and not cell:
+            raise LossTableError(source, line, f"task {task} is in 'tasks' but its loss cell is empty")
+        if task not in members and cell:
+            raise LossTableError(
+                source, line, f"task {task} has a loss but is not in 'tasks' ({'|'.join(members)})"
+            )
+        if cell:
+            losses[task] = parse_loss(cell, source, line, f"column {task}")
+    return TableRow(Candidate(tuple(t for t in names if t in members), capacity), losses, predicted)
 
 
 __all__ = ["CsvFormat"]

@@ -6,6 +6,7 @@ See docs/store.md. Open one with :func:`open_store` and share it between threads
 from search.store.backends import DEFAULT_URL, ENV_VAR
 from search.store.errors import (
     JobNotFoundError,
+    MissingStoreError,
     NotFoundError,
     SchemaVersionError,
     StoreError,
@@ -15,6 +16,7 @@ from search.store.errors import (
 from search.store.migrations import SCHEMA_VERSION
 from search.store.models import (
     JOB_TRANSITIONS,
+    JobInfo,
     JobRecord,
     JobState,
     JobTrainingRecord,
@@ -28,10 +30,12 @@ __all__ = [
     "ENV_VAR",
     "JOB_TRANSITIONS",
     "SCHEMA_VERSION",
+    "JobInfo",
     "JobNotFoundError",
     "JobRecord",
     "JobState",
     "JobTrainingRecord",
+    "MissingStoreError",
     "NotFoundError",
     "SchemaVersionError",
     "Store",

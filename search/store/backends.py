@@ -11,8 +11,10 @@ import json
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
@@ -170,7 +172,9 @@ class PostgreSQLBackend(Backend):
         return postgresql.insert(table)
 
 
-BACKENDS: dict[str, type[Backend]] = {"sqlite": SQLiteBackend, "postgresql": PostgreSQLBackend}
+BACKENDS: Mapping[str, type[Backend]] = MappingProxyType(
+    {"sqlite": SQLiteBackend, "postgresql": PostgreSQLBackend}
+)
 """Dialect name -> backend class."""
 
 

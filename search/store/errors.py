@@ -11,6 +11,10 @@ class StoreUnavailableError(StoreError):
     """The database does not answer (server down, wrong host or port, unopenable file, lock held too long)."""
 
 
+class MissingStoreError(StoreUnavailableError):
+    """A SQLite store file that does not exist, opened by a command that only reads (it is not created)."""
+
+
 class SchemaVersionError(StoreError):
     """The database schema cannot be used by this code (newer than the code, or no upgrade path)."""
 

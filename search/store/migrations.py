@@ -22,11 +22,11 @@ from collections.abc import Callable
 from sqlalchemy import Connection, inspect, select, update
 
 from search.store.errors import SchemaVersionError
-from search.store.tables import Base, SchemaVersionRow, utcnow
+from search.store.tables import Base, JobRow, SchemaVersionRow, utcnow
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this code writes and understands."""
 
 Migration = Callable[[Connection], None]
@@ -100,3 +100,17 @@ def prepare_schema(conn: Connection, where: str) -> int:
             .values(version=version, updated_at=utcnow())
         )
     return version
+
+
+@migration(1)
+def _plans_kept_whole(conn: Connection) -> None:
+    """Version 2 keeps a job's whole plan (its trainings and their keys); version 1 kept only the plan's
+    summary, which is not a plan. Such plans are dropped (NULL): a job that has not finished plans again when
+    it runs (on the dataset as it is then), and a finished job still has its plan summary in its result."""
+    jobs = JobRow.__table__
+    rows = conn.execute(select(jobs.c.seq, jobs.c.plan).where(jobs.c.plan.is_not(None))).all()
+    stale = [seq for seq, plan in rows if not (isinstance(plan, dict) and "trainings" in plan)]
+    for seq in stale:
+        conn.execute(update(jobs).where(jobs.c.seq == seq).values(plan=None))
+    if stale:
+        log.info("dropped %d plan summaries of version-1 jobs (they plan again when they run)", len(stale))

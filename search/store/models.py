@@ -1,68 +1,43 @@
-"""What the results store returns: states and pydantic records (the API serves these as JSON)."""
+"""What the results store returns: typed records of jobs and trainings (the API serves these as JSON).
+
+Records are validated when the store reads them back; they are plain data (reading a job imports neither torch
+nor ray).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class JobState(StrEnum):
-    """Life cycle of a job: ``queued -> running -> succeeded | failed | cancelled``."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        """True for the states a job ends in (``succeeded``, ``failed``, ``cancelled``)."""
-        return self in FINAL_JOB_STATES
+from search.plan import Plan
+from search.records import JobResult, Progress
+from search.spec import JobSpec
+from search.states import FINAL_JOB_STATES, JOB_TRANSITIONS, JobState, TrainingState
+from workers.spec import TrainingResult, TrainingSpec
 
 
-FINAL_JOB_STATES: frozenset[JobState] = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
-
-# Which state a job may move to from each state (a registry, not an if/elif chain). Staying in the same
-# state is allowed (to update progress, plan or result). A failed or cancelled job may be queued or run again
-# (`taskgroup search --resume`); a succeeded job is final for good.
-JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.QUEUED, JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
-    JobState.RUNNING: frozenset(JobState),
-    JobState.SUCCEEDED: frozenset({JobState.SUCCEEDED}),
-    JobState.FAILED: frozenset({JobState.FAILED, JobState.QUEUED, JobState.RUNNING}),
-    JobState.CANCELLED: frozenset({JobState.CANCELLED, JobState.QUEUED, JobState.RUNNING}),
-}
-
-
-class TrainingState(StrEnum):
-    """Life cycle of a training: ``pending -> running -> succeeded | failed`` (a failed one may run again)."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-class JobRecord(BaseModel):
-    """One stored job: its spec, state, timestamps (UTC), progress counts, plan and result."""
+class JobInfo(BaseModel):
+    """One stored job without its plan and result (what listings load)."""
 
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
     id: str
-    spec: dict[str, Any]
+    spec: JobSpec
     state: JobState
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
-    progress: dict[str, Any] = Field(default_factory=dict, description="free-form counts from the runner")
-    plan: dict[str, Any] | None = None
-    result: dict[str, Any] | None = None
+    progress: Progress = Field(default_factory=Progress)
     cancel_requested: bool = False
+
+
+class JobRecord(JobInfo):
+    """One stored job: its spec, state, timestamps (UTC), progress, the whole plan and the result."""
+
+    plan: Plan | None = Field(None, description="null for a job stored before plans were kept whole")
+    result: JobResult | None = None
 
 
 class TrainingRecord(BaseModel):
@@ -71,10 +46,10 @@ class TrainingRecord(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
     key: str
-    spec: dict[str, Any]
+    spec: TrainingSpec
     state: TrainingState
     attempts: int = Field(description="how many times it was marked running")
-    result: dict[str, Any] | None = Field(None, description="workers.TrainingResult as JSON, once succeeded")
+    result: TrainingResult | None = Field(None, description="its per-task losses, once succeeded")
     error: str | None = None
     device: str | None = None
     wall_seconds: float | None = None
@@ -91,3 +66,15 @@ class JobTrainingRecord(BaseModel):
 
     training: TrainingRecord
     reused: bool = Field(description="True when the job found the training already succeeded in the store")
+
+
+__all__ = [
+    "FINAL_JOB_STATES",
+    "JOB_TRANSITIONS",
+    "JobInfo",
+    "JobRecord",
+    "JobState",
+    "JobTrainingRecord",
+    "TrainingRecord",
+    "TrainingState",
+]

@@ -23,22 +23,30 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
+from grouping.validation import format_validation_error
+from search.plan import Plan
+from search.records import JobResult, Progress
+from search.spec import JobSpec
 from search.store import migrations
 from search.store.backends import WRITE_OPTION, resolve_url
 from search.store.errors import (
     JobNotFoundError,
+    MissingStoreError,
     StoreError,
     StoreUnavailableError,
     TrainingNotFoundError,
 )
 from search.store.models import (
     JOB_TRANSITIONS,
+    JobInfo,
     JobRecord,
     JobState,
     JobTrainingRecord,
@@ -53,6 +61,7 @@ from search.store.tables import (
     TrainingRow,
     utcnow,
 )
+from workers.spec import TrainingResult, TrainingSpec
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,7 @@ MAX_LIST_LIMIT = 1000
 _CHUNK = 500  # keys per IN (...) clause / rows per INSERT batch: well under SQLite's variable limit
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _T = TypeVar("_T")
+_R = TypeVar("_R", bound=BaseModel)
 
 
 def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
@@ -87,9 +97,11 @@ def _first_non_finite(value: Any, path: str) -> str | None:
 
 
 def _as_json(field: str, value: Any, *, required_dict: bool = True) -> Any:
-    """``value`` as it reads back from a JSON column (tuples become lists, keys strings); ValueError if it
-    cannot be stored. Non-finite floats are refused: PostgreSQL's JSON cannot hold them, and both backends
-    must store the same data."""
+    """``value`` (a pydantic record, or plain data) as it reads back from a JSON column (tuples become lists,
+    keys strings); ValueError if it cannot be stored. Non-finite floats are refused: PostgreSQL's JSON
+    cannot hold them, and both backends must store the same data."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
     if required_dict and not isinstance(value, Mapping):
         raise ValueError(f"{field} must be a dict (a JSON object), got {type(value).__name__}")
     try:
@@ -102,6 +114,32 @@ def _as_json(field: str, value: Any, *, required_dict: bool = True) -> Any:
         ) from None
     except TypeError as exc:
         raise ValueError(f"{field} cannot be stored as JSON: {exc}") from None
+
+
+def _typed(model: type[_R], field: str, value: Any) -> _R:
+    """``value`` as a ``model`` record (a dict is validated): what cannot be read back is not written."""
+    if isinstance(value, model):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"{field} must be a dict (a JSON object) or a {model.__name__}, got {type(value).__name__}"
+        )
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise ValueError(f"{field} is not a valid {model.__name__}: {format_validation_error(exc)}") from None
+
+
+def _read(model: type[_R], row: Any, what: str) -> _R:
+    """A stored row as its typed record; a row this version cannot read is a StoreError naming it, never a
+    crash of the caller."""
+    try:
+        return model.model_validate(row)
+    except ValidationError as exc:
+        raise StoreError(
+            f"{what} was stored by another version of taskgrouping and cannot be read: "
+            f"{format_validation_error(exc)}"
+        ) from None
 
 
 def _check_key(key: Any) -> str:
@@ -223,7 +261,11 @@ class Store:
 
     @staticmethod
     def _job(row: JobRow) -> JobRecord:
-        return JobRecord.model_validate(row)
+        return _read(JobRecord, row, f"job {row.id}")
+
+    @staticmethod
+    def _info(row: JobRow) -> JobInfo:
+        return _read(JobInfo, row, f"job {row.id}")
 
     @staticmethod
     def _lock_job(session: Session, job_id: str) -> JobRow:
@@ -232,25 +274,27 @@ class Store:
             raise JobNotFoundError(job_id)
         return row
 
-    def create_job(
-        self, spec: dict[str, Any], plan: dict[str, Any] | None = None, job_id: str | None = None
-    ) -> JobRecord:
-        """Store a new job in state ``queued``. ``job_id`` defaults to 12 random hex digits.
+    def create_job(self, spec: JobSpec, plan: Plan | None = None, job_id: str | None = None) -> JobRecord:
+        """Store a new job in state ``queued`` with its whole plan; its progress starts at the plan's size.
+        ``job_id`` defaults to 12 random hex digits.
 
-        ValueError if ``job_id`` is given and already taken, or spec/plan are not JSON objects.
+        ValueError if ``job_id`` is given and already taken.
         """
-        spec = _as_json("spec", spec)
-        plan = None if plan is None else _as_json("plan", plan)
+        spec_data = _as_json("spec", _typed(JobSpec, "spec", spec))
+        plan = None if plan is None else _typed(Plan, "plan", plan)
+        plan_data = None if plan is None else _as_json("plan", plan)
+        size = 0 if plan is None else plan.network_trainings
+        progress = _as_json("progress", Progress(total=size, pending=size))
         given = job_id is not None
         for _ in range(5):
             candidate = _check_job_id(job_id) if given else new_job_id()
             row = JobRow(
                 id=candidate,
-                spec=spec,
+                spec=spec_data,
                 state=JobState.QUEUED.value,
                 created_at=utcnow(),
-                progress={},
-                plan=plan,
+                progress=progress,
+                plan=plan_data,
                 cancel_requested=False,
             )
             try:
@@ -278,16 +322,17 @@ class Store:
 
     def list_jobs(
         self, state: JobState | str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[JobRecord]:
-        """Jobs newest first (creation time, then insertion order), optionally of one state, one page."""
+    ) -> list[JobInfo]:
+        """Jobs newest first (creation time, then insertion order), optionally of one state, one page; their
+        plans and results are not loaded (:meth:`get_job` has them)."""
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
             raise ValueError(f"limit must be an integer from 1 to {MAX_LIST_LIMIT}, got {limit!r}")
         if not isinstance(offset, int) or offset < 0:
             raise ValueError(f"offset must be a non-negative integer, got {offset!r}")
-        query = self._filtered(select(JobRow), state)
+        query = self._filtered(select(JobRow).options(defer(JobRow.plan), defer(JobRow.result)), state)
         query = query.order_by(JobRow.created_at.desc(), JobRow.seq.desc()).limit(limit).offset(offset)
         with self._session(write=False) as session:
-            return [self._job(row) for row in session.scalars(query)]
+            return [self._info(row) for row in session.scalars(query)]
 
     def count_jobs(self, state: JobState | str | None = None) -> int:
         """How many jobs (of one state)."""
@@ -301,9 +346,9 @@ class Store:
         *,
         state: JobState | str | None = None,
         error: str | None = None,
-        progress: dict[str, Any] | None = None,
-        plan: dict[str, Any] | None = None,
-        result: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+        plan: Plan | None = None,
+        result: JobResult | None = None,
     ) -> JobRecord:
         """Change what is given (None leaves a field as it is); ``progress`` replaces the previous counts.
 
@@ -313,9 +358,11 @@ class Store:
         cancel flag; a succeeded job stays succeeded.
         """
         new_state = None if state is None else _job_state(state)
-        progress = None if progress is None else _as_json("progress", progress)
-        plan = None if plan is None else _as_json("plan", plan)
-        result = None if result is None else _as_json("result", result)
+        progress_data = (
+            None if progress is None else _as_json("progress", _typed(Progress, "progress", progress))
+        )
+        plan_data = None if plan is None else _as_json("plan", _typed(Plan, "plan", plan))
+        result_data = None if result is None else _as_json("result", _typed(JobResult, "result", result))
         if error is not None and not isinstance(error, str):
             raise ValueError(f"error must be a string, got {type(error).__name__}")
         with self._session(write=True) as session:
@@ -337,12 +384,12 @@ class Store:
                 row.state = new_state.value
             if error is not None:
                 row.error = error
-            if progress is not None:
-                row.progress = progress
-            if plan is not None:
-                row.plan = plan
-            if result is not None:
-                row.result = result
+            if progress_data is not None:
+                row.progress = progress_data
+            if plan_data is not None:
+                row.plan = plan_data
+            if result_data is not None:
+                row.result = result_data
             session.flush()
             return self._job(row)
 
@@ -355,21 +402,30 @@ class Store:
                 session.flush()
             return self._job(row)
 
-    def unfinished_jobs(self) -> list[JobRecord]:
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether a cancel was requested for the job (what a running job's driver polls; one column)."""
+        with self._session(write=False) as session:
+            flag = session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
+        if flag is None:
+            raise JobNotFoundError(job_id)
+        return bool(flag)
+
+    def unfinished_jobs(self) -> list[JobInfo]:
         """Jobs queued or running, oldest first: what to resume when the service starts."""
         query = (
             select(JobRow)
+            .options(defer(JobRow.plan), defer(JobRow.result))
             .where(JobRow.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
             .order_by(JobRow.created_at, JobRow.seq)
         )
         with self._session(write=False) as session:
-            return [self._job(row) for row in session.scalars(query)]
+            return [self._info(row) for row in session.scalars(query)]
 
     # ------------------------------------------------------------------ trainings
 
     @staticmethod
     def _training(row: TrainingRow) -> TrainingRecord:
-        return TrainingRecord.model_validate(row)
+        return _read(TrainingRecord, row, f"training {row.key}")
 
     @staticmethod
     def _lock_training(session: Session, key: str) -> TrainingRow:
@@ -399,14 +455,20 @@ class Store:
             rows = self._select_trainings(session, keys)
             return {key: self._training(rows[key]) for key in keys if key in rows}
 
-    def ensure_trainings(self, specs: Mapping[str, dict[str, Any]]) -> dict[str, TrainingRecord]:
+    def ensure_trainings(self, specs: Mapping[str, TrainingSpec]) -> dict[str, TrainingRecord]:
         """Insert a ``pending`` training for every key not stored yet; return all of them, in the given order.
 
         A stored training is left as it is (its spec is not replaced). Safe when several jobs race to insert
         the same keys (``INSERT ... ON CONFLICT DO NOTHING``, keys in sorted order so writers never deadlock).
         """
         keys = _check_keys(specs)
-        rows = [{"key": key, "spec": _as_json(f"specs[{key!r}]", specs[key])} for key in keys]
+        rows = [
+            {
+                "key": key,
+                "spec": _as_json(f"specs[{key!r}]", _typed(TrainingSpec, f"specs[{key!r}]", specs[key])),
+            }
+            for key in keys
+        ]
         if not rows:
             return {}
         now = utcnow()
@@ -500,20 +562,15 @@ class Store:
             session.flush()
             return self._training(row)
 
-    def finish_training(
-        self, key: str, result: dict[str, Any], device: str | None, wall_seconds: float
-    ) -> TrainingRecord:
-        """Store a success (its own transaction). First success wins: if the training already succeeded,
-        the stored result is kept and returned (compare ``record.result`` to tell)."""
-        result = _as_json("result", result)
-        if (
-            isinstance(wall_seconds, bool)
-            or not isinstance(wall_seconds, int | float)
-            or not (math.isfinite(wall_seconds) and wall_seconds >= 0)
-        ):
+    def finish_training(self, key: str, result: TrainingResult) -> TrainingRecord:
+        """Store a success (its own transaction), with the result's device and wall seconds. First success
+        wins: if the training already succeeded, the stored result is kept and returned (compare
+        ``record.result`` to tell)."""
+        result = _typed(TrainingResult, "result", result)
+        wall_seconds, device = result.wall_seconds, result.device
+        if not (math.isfinite(wall_seconds) and wall_seconds >= 0):
             raise ValueError(f"wall_seconds must be a finite number >= 0, got {wall_seconds!r}")
-        if device is not None and not isinstance(device, str):
-            raise ValueError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
+        data = _as_json("result", result)
         with self._session(write=True) as session:
             row = self._lock_training(session, _check_key(key))
             if row.state == TrainingState.SUCCEEDED.value:
@@ -521,7 +578,7 @@ class Store:
                 return self._training(row)
             now = utcnow()
             row.state = TrainingState.SUCCEEDED.value
-            row.result = result
+            row.result = data
             row.device = device
             row.wall_seconds = float(wall_seconds)
             row.error = None
@@ -572,11 +629,22 @@ class Store:
         return count
 
 
-def open_store(url: str | None = None) -> Store:
+def open_store(url: str | None = None, *, create: bool = True) -> Store:
     """Open (and create or migrate on first use) the results store.
 
     ``url`` defaults to ``$TASKGROUP_DATABASE_URL``, else ``sqlite:///taskgroup.db`` in the working folder.
-    ValueError for a malformed URL or an unsupported dialect; :class:`StoreUnavailableError` when the server
-    does not answer; :class:`SchemaVersionError` when the database is newer than this code.
+    ``create=False`` (commands that only read) refuses a SQLite file that does not exist instead of creating
+    an empty store there. ValueError for a malformed URL or an unsupported dialect;
+    :class:`StoreUnavailableError` when the server does not answer (or, with ``create=False``, the file is
+    missing); :class:`SchemaVersionError` when the database is newer than this code.
     """
+    if not create:
+        parsed, _ = resolve_url(url)
+        database = parsed.database or ""
+        file = parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+        if file and not Path(database).exists():
+            raise MissingStoreError(
+                f"no results store at {database}: nothing was stored there yet; run `taskgroup search` "
+                "first, or point --db (or TASKGROUP_DATABASE_URL) at your store"
+            )
     return Store(url)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-import stat
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,16 +20,18 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 
 from api.app import create_app
-from api.manager import JobFinishedError, JobManager
-from api.routers.common import confine_path, path_params
+from api.routers.paths import confine_path, path_params
 from api.settings import ENV_VARS, Settings
 from grouping import FORMATS, LossTable, LossTableModel, budget_curve, read_loss_tables
 from grouping.candidates import Candidate
 from grouping.table import TableRow
 from search.plan import planned_size
+from search.records import JobResult
 from search.spec import MAX_TASKS, JobSpec
 from search.store import JobState, open_store
+from tests.results import make_result
 from workers.datasets import DATASETS, Dataset, TaskInfo, TaskKind
+from workers.spec import DatasetRef, TrainingResult, TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -170,6 +169,43 @@ def test_bad_specs_are_422_with_the_field_named(client: TestClient, change: dict
     assert client.get("/jobs").json()["total"] == 0
 
 
+@pytest.mark.parametrize(
+    ("training", "loc", "expected"),
+    [
+        (
+            {"weighting": "no-such-method"},
+            ["body", "training", "weighting"],
+            "training.weighting: unknown method 'no-such-method'; choose one of dtp, dwa, equal",
+        ),
+        (
+            {"weighting": "gradnorm", "weighting_options": {"alpha": "high"}},
+            ["body", "training", "weighting_options"],
+            "training.weighting_options: weighting_options for 'gradnorm': alpha:",
+        ),
+    ],
+)
+def test_a_weighting_the_trainer_would_refuse_is_422_before_the_job_exists(
+    client: TestClient, training: dict, loc: list[str], expected: str
+) -> None:
+    """It used to answer 202 and fail in every Ray trial."""
+    response = client.post("/jobs", json={**PLANTED, "training": training})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["detail"].startswith(expected)
+    assert [e["loc"] for e in body["errors"]] == [loc]
+    assert client.get("/jobs").json()["total"] == 0
+
+
+def test_capacities_the_model_cannot_build_are_422(client: TestClient) -> None:
+    for capacities, expected in (
+        ({"subsets": [1.0], "singles": [0.001]}, "capacities: capacity 0.001 cannot be built"),
+        ({"subsets": [1.0], "singles": [0.00001]}, "have a common unit of 1e-05 SNT"),
+    ):
+        response = client.post("/jobs", json={**PLANTED, "capacities": capacities})
+        assert response.status_code == 422 and expected in response.json()["detail"]
+    assert client.get("/jobs").json()["total"] == 0
+
+
 def test_a_plan_too_large_is_refused_before_queueing(client: TestClient) -> None:
     spec = {
         "dataset": {"name": "planted", "params": {"groups": [6, 5]}},
@@ -226,6 +262,9 @@ class _FileDataset(Dataset):
 
     def load(self) -> dict:  # pragma: no cover - never trained here
         raise NotImplementedError
+
+    def input_shape(self) -> tuple[int, ...]:  # what a submission builds the model from
+        return (3,)
 
     def fingerprint(self) -> str:
         path = Path(self.params.path)  # type: ignore[attr-defined]
@@ -322,7 +361,7 @@ def _random_table(tasks: list[str], rng: random.Random, capacities: tuple[float,
     return LossTable(tasks, rows)
 
 
-def _succeed(store_url: str, job_id: str, result: dict[str, Any]) -> None:
+def _succeed(store_url: str, job_id: str, result: JobResult) -> None:
     store = open_store(store_url)
     try:
         store.update_job(job_id, state=JobState.RUNNING)
@@ -340,7 +379,8 @@ def test_result_and_grouping_download(client: TestClient, tmp_path: Path) -> Non
 
     table = _random_table(PLANTED["tasks"], random.Random(3), capacities=(1.0, 0.5))
     curve = budget_curve(table, budgets=[1, 1.5, 2, 2.5]).model_dump(mode="json")
-    _succeed(str(client.app.state.settings.database_url), job_id, {**curve, "job_id": job_id})
+    stored = make_result(job_id, table, budgets=[1, 1.5, 2, 2.5], spec=PLANTED)
+    _succeed(str(client.app.state.settings.database_url), job_id, stored)
 
     result = client.get(f"/jobs/{job_id}/result").json()
     assert result["curve"] == curve["curve"] and result["job_id"] == job_id
@@ -380,15 +420,28 @@ def test_trainings_show_state_and_losses(client: TestClient) -> None:
     job_id = client.post("/jobs", json=PLANTED).json()["id"]
     assert client.get(f"/jobs/{job_id}/trainings").json()["total"] == 0
     store = client.app.state.store
+    planted = DatasetRef(name="planted")
     specs = {
-        "k-a": {"tasks": ["a1"], "capacity": 0.5, "fidelity": 1.0, "seed": 0},
-        "k-b": {"tasks": ["a1", "b1"], "capacity": 1.0, "fidelity": 0.2, "seed": 1},
-        "k-c": {"tasks": ["b2"], "capacity": 1.0, "fidelity": 1.0, "seed": 0},
+        "k-a": TrainingSpec(dataset=planted, tasks=["a1"], capacity=0.5, fidelity=1.0, seed=0),
+        "k-b": TrainingSpec(dataset=planted, tasks=["a1", "b1"], capacity=1.0, fidelity=0.2, seed=1),
+        "k-c": TrainingSpec(dataset=planted, tasks=["b2"], capacity=1.0, fidelity=1.0, seed=0),
     }
     store.ensure_trainings(specs)
     store.mark_training_running("k-a")
     store.finish_training(
-        "k-a", {"selection": {"a1": 0.5}, "scoring": {"a1": 0.6}, "epochs_run": 7}, "cpu", 1.5
+        "k-a",
+        TrainingResult(
+            spec=specs["k-a"],
+            selection={"a1": 0.5},
+            scoring={"a1": 0.6},
+            curve=[],
+            best_epoch=7,
+            epochs_run=7,
+            wall_seconds=1.5,
+            flops_per_sample=1.0,
+            parameters=1,
+            device="cpu",
+        ),
     )
     store.link_job_trainings(job_id, ["k-a", "k-b", "k-c"], reused={"k-a"})
     store.mark_training_running("k-b")
@@ -610,148 +663,6 @@ def test_settings_from_env_names_the_bad_variable() -> None:
     assert Settings.from_env({"TASKGROUP_RUN_JOBS": "false"}).run_jobs is False
     assert set(ENV_VARS) == set(Settings.model_fields)
     assert Settings.from_env({}, max_concurrent_jobs=4).max_concurrent_jobs == 4
-
-
-# ---------------------------------------------------------------------- the job manager, stand-in drivers
-
-FAKE_DRIVER = """#!{python}
-# Stands in for `python -m search.driver JOB --address A` (argv[1:3] are "-m search.driver"); the store
-# URL comes in TASKGROUP_DATABASE_URL, never on the command line.
-import os, signal, sys, time
-sys.path.insert(0, {root!r})
-from search.store import open_store
-job_id, db = sys.argv[3], os.environ["TASKGROUP_DATABASE_URL"]
-assert "--db" not in sys.argv
-mode = {mode!r}
-print("fake driver", job_id, mode, flush=True)
-if mode == "crash":
-    print("Traceback: something broke", flush=True)
-    sys.exit(3)
-store = open_store(db)
-store.update_job(job_id, state="running")
-stop = []
-signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-while not stop:
-    if store.get_job(job_id).cancel_requested:
-        store.update_job(job_id, state="cancelled")
-        sys.exit(0)
-    time.sleep(0.05)
-store.update_job(job_id, state="queued")
-"""
-
-
-@pytest.fixture
-def fake_driver(tmp_path: Path) -> Callable[[str], str]:
-    def make(mode: str) -> str:
-        path = tmp_path / f"fake-driver-{mode}"
-        path.write_text(FAKE_DRIVER.format(python=sys.executable, root=str(ROOT), mode=mode))
-        path.chmod(path.stat().st_mode | stat.S_IXUSR)
-        return str(path)
-
-    return make
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
-def _manager(tmp_path: Path, python: str, **overrides: Any) -> tuple[JobManager, Any]:
-    settings = settings_for(tmp_path, run_jobs=True, **overrides)
-    store = open_store(settings.database_url)
-    return JobManager(store, settings, "127.0.0.1:1", python=python, poll_seconds=0.05), store
-
-
-def test_manager_runs_at_most_n_drivers_and_shutdown_requeues(tmp_path: Path, fake_driver: Callable) -> None:
-    manager, store = _manager(
-        tmp_path, fake_driver("sleep"), max_concurrent_jobs=2, shutdown_grace_seconds=10
-    )
-    jobs = [store.create_job({"n": i}).id for i in range(4)]
-    manager.start()
-    try:
-        _wait(lambda: sum(store.get_job(j).state == "running" for j in jobs) == 2)
-        time.sleep(0.3)  # the manager had time to start more, and must not
-        assert [store.get_job(j).state.value for j in jobs] == ["running", "running", "queued", "queued"]
-        assert sorted(manager.running_jobs()) == sorted(jobs[:2])
-        cancelled = manager.cancel(jobs[3])  # queued here: cancelled at once
-        assert cancelled.state == "cancelled"
-        manager.cancel(jobs[0])  # running: through the store flag its driver polls
-        _wait(lambda: store.get_job(jobs[0]).state == "cancelled")
-        _wait(lambda: store.get_job(jobs[2]).state == "running")  # the freed slot goes to the next job
-        with pytest.raises(JobFinishedError):
-            manager.cancel(jobs[0])
-        with pytest.raises(KeyError):
-            manager.cancel("nope")
-    finally:
-        manager.shutdown()
-    states = [store.get_job(j).state.value for j in jobs]
-    assert states == ["cancelled", "queued", "queued", "cancelled"]  # running ones went back to the queue
-    assert manager.running_jobs() == []
-    log = (tmp_path / "runs" / "logs" / f"job-{jobs[1]}.log").read_text()
-    assert f"fake driver {jobs[1]} sleep" in log
-    store.close()
-
-
-def test_manager_resumes_unfinished_jobs_oldest_first(tmp_path: Path, fake_driver: Callable) -> None:
-    manager, store = _manager(tmp_path, fake_driver("sleep"), max_concurrent_jobs=1)
-    first = store.create_job({"n": 1}).id
-    second = store.create_job({"n": 2}).id
-    store.update_job(second, state="running")  # left running by a service that died
-    manager.start()
-    try:
-        _wait(lambda: manager.running_jobs() == [first])
-        assert store.get_job(second).state == "running"  # waits for a slot, then resumes
-    finally:
-        manager.shutdown()
-    store.close()
-
-
-def test_manager_restarts_a_crashing_driver_then_fails_the_job(tmp_path: Path, fake_driver: Callable) -> None:
-    manager, store = _manager(tmp_path, fake_driver("crash"), driver_retries=2)
-    job_id = store.create_job({"n": 1}).id
-    manager.start()
-    try:
-        _wait(lambda: store.get_job(job_id).state == "failed")
-    finally:
-        manager.shutdown()
-    job = store.get_job(job_id)
-    assert "exited with code 3 before finishing (3 times)" in job.error
-    assert "Traceback: something broke" in job.error
-    log = (tmp_path / "runs" / "logs" / f"job-{job_id}.log").read_text()
-    assert log.count("--- driver started") == 3
-    store.close()
-
-
-def test_manager_fails_a_job_whose_driver_cannot_start(tmp_path: Path) -> None:
-    manager, store = _manager(tmp_path, str(tmp_path / "no-such-python"), driver_retries=1)
-    job_id = store.create_job({"n": 1}).id
-    manager.start()
-    try:
-        _wait(lambda: store.get_job(job_id).state == "failed")
-    finally:
-        manager.shutdown()
-    error = store.get_job(job_id).error
-    assert error.startswith("the driver could not start: ") and "no-such-python" in error
-    assert error.endswith("(2 times)")
-    store.close()
-
-
-def test_manager_without_run_jobs_never_starts_a_driver(tmp_path: Path, fake_driver: Callable) -> None:
-    settings = settings_for(tmp_path, run_jobs=False)
-    store = open_store(settings.database_url)
-    manager = JobManager(store, settings, None, python=fake_driver("crash"), poll_seconds=0.05)
-    job_id = store.create_job({"n": 1}).id
-    manager.start()
-    time.sleep(0.3)
-    manager.shutdown()
-    assert store.get_job(job_id).state == "queued"
-    assert not (tmp_path / "runs" / "logs").exists()
-    with pytest.raises(ValueError, match="ray_address"):
-        JobManager(store, settings_for(tmp_path, run_jobs=True), None)
-    store.close()
 
 
 def test_unknown_query_parameters_are_422_naming_the_known_ones(client: TestClient) -> None:

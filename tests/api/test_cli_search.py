@@ -62,7 +62,7 @@ def test_show_and_jobs_on_an_empty_store(capsys: pytest.CaptureFixture[str], tmp
     db = f"sqlite:///{tmp_path / 'x.db'}"
     assert run_cli(capsys, "jobs", "--db", db) == (0, "no jobs\n", "")
     code, _, err = run_cli(capsys, "show", "nosuchjob", "--db", db)
-    assert code == 2 and "no job 'nosuchjob' in the store" in err
+    assert code == 2 and "job nosuchjob not found" in err
 
 
 @pytest.mark.ray
@@ -156,3 +156,108 @@ def test_ctrl_c_cancels_and_resume_trains_only_what_is_missing(ray_session: None
     for key in done:  # kept, not retrained
         assert after[key].finished_at == before[key].finished_at and after[key].attempts == 1
     assert store.get_job(job.id).state == JobState.SUCCEEDED
+
+
+# ------------------------------------------------------------ refused before Ray starts or a job exists
+
+
+def run_isolated(tmp_path: Path, argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, bool]:
+    """`taskgroup` in a fresh interpreter: exit code, stderr, and whether it imported ray at all."""
+    code = (
+        "import sys\n"
+        "from api.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print('RAY', 'ray' in sys.modules, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    lines = proc.stderr.strip().splitlines()
+    return proc.returncode, "\n".join(lines[:-1]), lines[-1] == "RAY True"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--weighting", "no-such-method"],
+            "training.weighting: unknown method 'no-such-method'; choose one of",
+        ),
+        (["--cpus", "512"], "resources.cpus: 512 CPUs per training, but this machine has"),
+        (["--gpus", "1"], "there is no GPU: set gpus to 0"),
+        (["--budgets", "0.1"], "below the cheapest selection"),
+        (["-o", "{tmp}/a-file/out.json"], "a-file/out.json: cannot write"),
+    ],
+)
+def test_bad_search_input_is_refused_before_ray_starts(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    db = tmp_path / "x.db"
+    argv = ["search", *PLANTED, "--db", f"sqlite:///{db}", *(a.format(tmp=tmp_path) for a in extra)]
+    code, err, ray_imported = run_isolated(tmp_path, argv, {"RAY_ADDRESS": ""})
+    assert code == 2 and err.count("\n") == 0 and err.startswith("taskgroup search: error: ")
+    assert message.format(tmp=tmp_path) in err
+    assert not ray_imported  # refused before Ray was even imported
+    assert not db.exists()  # nor was the store opened: no job was created
+
+
+def test_retries_must_be_a_small_non_negative_integer(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad, reason in (("-1", "must be between 0 and 100, got -1"), ("x", "expected an integer, got 'x'")):
+        with pytest.raises(SystemExit) as info:
+            main(["search", *PLANTED, "--retries", bad])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"argument --retries: {reason}" in err
+
+
+def test_an_unreachable_ray_address_fails_at_once_naming_it(tmp_path: Path) -> None:
+    argv = ["search", *PLANTED, "--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    code, err, _ = run_isolated(tmp_path, argv, {"RAY_ADDRESS": "127.0.0.1:9"})  # nothing listens on port 9
+    assert code == 2 and err.count("\n") == 0
+    assert "cannot reach the Ray cluster at 127.0.0.1:9 (RAY_ADDRESS or --address)" in err
+
+
+def test_resume_refuses_the_flags_it_would_ignore(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "search", "--resume", "abc", "--tasks", "a1,b1", "--epochs", "3")
+    assert code == 2
+    assert "--resume continues job abc with its stored spec: drop --tasks, --epochs" in err
+
+
+def test_reading_commands_never_create_a_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TASKGROUP_DATABASE_URL", raising=False)
+    assert run_cli(capsys, "jobs") == (0, "no jobs\n", "")
+    for argv in (["show", "x"], ["report", "x"], ["search", "--resume", "x"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and "job x not found: there is no results store there yet" in err
+    assert list(tmp_path.iterdir()) == []  # no taskgroup.db, no report file
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a text file (expected a result as UTF-8 JSON)"),
+        (b'{"tasks": [1', ":1: not valid JSON"),
+        (b"[1, 2]", "not a job result or a budget curve"),
+        (b'{"curve": "x"}', "not a job result or a budget curve: tasks: Field required"),
+    ],
+)
+def test_report_of_a_bad_result_file_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_bytes(content)
+    code, _, err = run_cli(capsys, "report", "x", "--result", str(path), "-o", str(tmp_path / "r.html"))
+    assert code == 2 and err.count("\n") == 1 and message in err

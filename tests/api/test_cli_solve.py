@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
+from grouping import read_loss_table
 from grouping.candidates import Candidate
 from grouping.io import write_loss_table
 from grouping.table import LossTable
@@ -188,14 +189,33 @@ def test_solve_imports_neither_torch_nor_ray(tmp_path):
     assert "HEAVY []" in proc.stdout
 
 
-def test_demo_example_runs(capsys):
-    """`make demo`'s command on the shipped example tables."""
+EXAMPLE_GROUPINGS = {
+    1.0: "sdnke(s,d,n,k,e)",
+    1.5: "sdnke(s,n,k,e) + d@0.5(d)",
+    2.0: "sd(s,d) + nke(n,k,e)",
+    2.5: "sd(s,d) + n@0.5(n) + ke(k,e)",
+    3.0: "sd(s,d) + sn(n) + ke(k,e)",
+    3.5: "sd(s,d) + sn(n) + nk(k) + e@0.5(e)",
+    4.0: "sd(s,d) + sn(n) + nk(k) + ne(e)",
+    4.5: "sd(s,d) + sn(n) + nk(k) + ne(e)",
+    5.0: "sd(s,d) + sn(n) + nk(k) + ne(e)",
+}
+
+
+def test_readme_example_gives_the_known_groupings(capsys):
+    """The README's solve example on the shipped tables: the groupings printed, and every selection total
+    equal to the optimum of the independent MILP formulation (grouping.milp, HiGHS)."""
+    from grouping.milp import milp_solve
+
     examples = ROOT / "examples"
     code, out, err = run(
         capsys, examples / "losses.txt", "--scoring", examples / "losses_test.txt", "--budgets", "1:5:0.5"
     )
     assert code == 0, err
-    rows = [line.split() for line in out.splitlines() if line[:6].strip().replace(".", "").isdigit()]
-    assert [float(r[0]) for r in rows] == [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5]
-    totals = [float(r[2]) for r in rows]
-    assert totals == sorted(totals, reverse=True)
+    rows = [
+        line.split(maxsplit=4) for line in out.splitlines() if line[:6].strip().replace(".", "").isdigit()
+    ]
+    assert {float(r[0]): r[4] for r in rows} == EXAMPLE_GROUPINGS
+    table = read_loss_table(examples / "losses.txt")
+    for budget, _, selection, _, _ in rows:
+        assert float(selection) == pytest.approx(milp_solve(table, float(budget)).value, abs=5e-6)

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -105,12 +106,46 @@ def test_workers_join_the_head_with_the_same_token_and_shared_volumes(config: di
     assert any(v.startswith("pgdata:/var/lib/postgresql/data") for v in services["postgres"]["volumes"])
 
 
-def test_worker_health_check_runs(config: dict[str, Any]) -> None:
-    """The workers' check is Python code run with ``python -c``: it must at least compile and run."""
+FAKE_RAYLET = (
+    "import ctypes, time\n"
+    "ctypes.CDLL(None).prctl(15, b'raylet', 0, 0, 0)  # PR_SET_NAME: /proc/<pid>/comm reads raylet\n"
+    "print('named', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def _raylet_runs() -> bool:
+    """Whether a process called raylet runs here, read from /proc independently of the check."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "raylet":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="the check reads Linux's /proc")
+def test_worker_health_check_sees_the_raylet(config: dict[str, Any]) -> None:
+    """The workers' check (Python code run with ``python -c``) exits 0 when a raylet runs and 1 when none
+    does, and never by crashing (a traceback would also exit 1: stderr must stay empty)."""
     test = config["services"]["ray-worker-1"]["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"]
-    result = subprocess.run(["python3", "-c", test[3]], capture_output=True, text=True, timeout=30)
-    assert result.returncode in (0, 1), result.stderr  # 0 with a raylet on this machine, 1 without
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", test[3]], capture_output=True, text=True, timeout=30)
+
+    expected = 0 if _raylet_runs() else 1  # the test session's own Ray may run a raylet
+    result = check()
+    assert (result.returncode, result.stderr) == (expected, "")
+    fake = subprocess.Popen([sys.executable, "-c", FAKE_RAYLET], stdout=subprocess.PIPE, text=True)
+    try:
+        assert fake.stdout is not None and fake.stdout.readline().strip() == "named"
+        result = check()
+        assert (result.returncode, result.stderr) == (0, "")
+    finally:
+        fake.kill()
+        fake.wait()
 
 
 def test_compose_refuses_to_start_without_the_secrets() -> None:

@@ -207,16 +207,8 @@ def test_taskgroup_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     service = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
+        _healthy(base, service, tmp_path / "serve.log")
         deadline = time.monotonic() + 120
-        while True:
-            assert service.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the service did not become healthy"
-            time.sleep(0.5)
         job_id = httpx.post(f"{base}/jobs", json=LONGER, timeout=30).json()["id"]
         while httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()["state"] != "running":
             assert time.monotonic() < deadline + 120, "the job never started"
@@ -252,3 +244,96 @@ def _processes_with(text: str) -> list[int]:
         except OSError:  # the process ended meanwhile
             continue
     return found
+
+
+def _serve(port: int, db: str, ray_address: str, tmp_path: Path, log_name: str) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "TASKGROUP_API_TOKEN")}
+    env.update(TASKGROUP_DATA_DIR=str(tmp_path / "data"), TASKGROUP_RUNS_DIR=str(tmp_path / "runs"))
+    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--db", db]
+    command += ["--address", ray_address, "--no-dashboard"]
+    log = (tmp_path / log_name).open("wb")
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT), log
+
+
+def _healthy(base: str, process: Any, log: Path, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the service did not become healthy"
+        time.sleep(0.5)
+
+
+@pytest.mark.postgres
+def test_a_killed_service_restarts_on_postgresql_and_trains_nothing_twice(
+    ray_session: None, pg_schema_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL, not a graceful stop: the service gets no chance to stop its driver. The driver (told by the
+    kernel that its parent died) puts the job back in the queue; a new service on the same PostgreSQL store
+    resumes it, and the trainings that had finished are not trained again."""
+    import signal
+    import socket
+
+    import httpx
+    import ray
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    address = ray.get_runtime_context().gcs_address
+    first, first_log = _serve(port, pg_schema_url, address, tmp_path, "first.log")
+    try:
+        _healthy(base, first, tmp_path / "first.log")
+        job_id = httpx.post(f"{base}/jobs", json=LONGER, timeout=30).json()["id"]
+        store = open_store(pg_schema_url)
+        deadline = time.monotonic() + 300
+        while sum(jt.training.state == TrainingState.SUCCEEDED for jt in store.job_trainings(job_id)) < 3:
+            assert time.monotonic() < deadline, "the job never got going"
+            time.sleep(0.3)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first_log.close()
+    deadline = time.monotonic() + 120
+    while _processes_with(f"search.driver {job_id}"):
+        assert time.monotonic() < deadline, "the orphaned driver did not stop"
+        time.sleep(0.5)
+    before = {jt.training.key: jt.training for jt in store.job_trainings(job_id)}
+    finished = {k for k, t in before.items() if t.state == TrainingState.SUCCEEDED}
+    assert 3 <= len(finished) < 19 and store.get_job(job_id).state == "queued"
+
+    second, second_log = _serve(port, pg_schema_url, address, tmp_path, "second.log")
+    try:
+        _healthy(base, second, tmp_path / "second.log")
+        deadline = time.monotonic() + 600
+        while (state := httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()["state"]) not in FINAL:
+            assert time.monotonic() < deadline, "the resumed job did not finish"
+            time.sleep(1)
+        assert state == "succeeded", (tmp_path / "second.log").read_text()[-3000:]
+        result = httpx.get(f"{base}/jobs/{job_id}/result", timeout=30).json()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=90)
+        second_log.close()
+    after = {jt.training.key: jt.training for jt in store.job_trainings(job_id)}
+    store.close()
+    assert all(t.state == TrainingState.SUCCEEDED for t in after.values()) and len(after) == 19
+    for key in finished:  # kept, not retrained
+        assert after[key].attempts == 1 and after[key].finished_at == before[key].finished_at
+    assert max(t.attempts for t in after.values()) <= 2  # at most the attempt the kill interrupted, again
+    assert result["provenance"]["trained"] == 19 and result["provenance"]["reused"] == 0
+    assert {frozenset(n["tasks"]) for n in result["curve"][2]["networks"]} == planted_groups(LONGER)

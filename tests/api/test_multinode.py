@@ -37,11 +37,17 @@ SPEC = {
 }
 SLOWER = {"dataset": {"name": "planted"}, "tasks": TASKS, "training": {"epochs": 20}}
 NODE_MEMORY = 80 * 1024**2  # object store per node: the trainings pass no large objects
+LOOPBACK = "127.0.0.1"  # every node's address: test traffic stays on this machine's loopback
 
 
 def run_scenario(name: str, workdir: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", TUNE_DISABLE_AUTO_INIT="1")
+    env.update(
+        RAY_AUTH_MODE="disabled",
+        RAY_USAGE_STATS_ENABLED="0",
+        TUNE_DISABLE_AUTO_INIT="1",
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",  # the nodes keep 127.0.0.1 (see tests/conftest.py)
+    )
     result = subprocess.run(
         [sys.executable, "-m", "tests.api.test_multinode", name, str(workdir)],
         cwd=ROOT,
@@ -111,23 +117,31 @@ def _settings(workdir: Path, address: str) -> Any:
     )
 
 
+def _cluster(dashboard: bool, worker_cpus: list[int]) -> tuple[Any, list[Any]]:
+    """A head with no CPU (and its dashboard if asked) and one worker node per entry of ``worker_cpus``,
+    every node on loopback."""
+    from ray.cluster_utils import Cluster
+
+    node = {"object_store_memory": NODE_MEMORY, "node_ip_address": LOOPBACK}
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": dashboard, **node}
+    )
+    workers = [cluster.add_node(num_cpus=cpus, **node) for cpus in worker_cpus]
+    cluster.wait_for_nodes()
+    return cluster, workers
+
+
 def scenario_second_node(workdir: Path) -> dict[str, Any]:
     import urllib.request
 
     import ray
     from fastapi.testclient import TestClient
-    from ray.cluster_utils import Cluster
     from ray.util.state import list_actors
 
     from api.app import create_app
 
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": True, "object_store_memory": NODE_MEMORY},
-    )
+    cluster, (worker,) = _cluster(dashboard=True, worker_cpus=[2])
     try:
-        worker = cluster.add_node(num_cpus=2, object_store_memory=NODE_MEMORY)
-        cluster.wait_for_nodes()
         with TestClient(create_app(_settings(workdir, cluster.address))) as client:
             job_id = client.post("/jobs", json=SPEC).json()["id"]
             job = _wait(client, job_id, lambda j: j["state"] == "succeeded")
@@ -154,18 +168,11 @@ def scenario_second_node(workdir: Path) -> dict[str, Any]:
 def scenario_kill_node(workdir: Path) -> dict[str, Any]:
     import ray
     from fastapi.testclient import TestClient
-    from ray.cluster_utils import Cluster
 
     from api.app import create_app
 
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 0, "include_dashboard": False, "object_store_memory": NODE_MEMORY},
-    )
+    cluster, (_, doomed) = _cluster(dashboard=False, worker_cpus=[1, 1])
     try:
-        cluster.add_node(num_cpus=1, object_store_memory=NODE_MEMORY)
-        doomed = cluster.add_node(num_cpus=1, object_store_memory=NODE_MEMORY)
-        cluster.wait_for_nodes()
         with TestClient(create_app(_settings(workdir, cluster.address))) as client:
             job_id = client.post("/jobs", json=SLOWER).json()["id"]
             deadline = time.monotonic() + 300

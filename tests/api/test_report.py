@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,15 +14,17 @@ from api.app import create_app
 from api.cli import main as cli_main
 from api.report import FIGURES, render_figure, render_figures, render_html, result_affinity
 from api.settings import Settings
-from grouping import LossTable, LossTableModel, budget_curve
+from grouping import LossTable
 from grouping.candidates import Candidate
+from search.records import JobResult, Provenance
 from search.store import JobState, open_store
+from tests.results import make_result
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TASKS = ("a1", "a2", "b1", "b2")
 
 
-def planted_result(job_id: str = "planted") -> dict[str, Any]:
+def planted_result(job_id: str = "planted") -> JobResult:
     """A result whose planted structure is known: a1+a2 help each other (loss x0.8), b1+b2 too, cross
     pairs hurt (x1.2); every larger network is the mean of its pairs."""
     from itertools import combinations
@@ -41,26 +41,7 @@ def planted_result(job_id: str = "planted") -> dict[str, Any]:
                 for t in group
             }
     table = LossTable.from_losses(TASKS, rows)
-    curve = budget_curve(table, scoring=table)
-    result = curve.model_dump(mode="json")
-    result.update(
-        {
-            "job_id": job_id,
-            "spec": {"dataset": {"name": "planted"}, "approximation": "exhaustive"},
-            "loss_table": LossTableModel.from_tables(table, table).model_dump(mode="json"),
-            "baselines": [
-                {
-                    "name": "all-task network",
-                    "cost": 1.0,
-                    "selection_total": 5.0,
-                    "scoring_total": 5.0,
-                    "networks": ["a1,a2,b1,b2"],
-                },
-            ],
-            "provenance": {"trained": 23, "reused": 0, "training_seconds": 1.0},
-        }
-    )
-    return result
+    return make_result(job_id, table, table, provenance=Provenance(trained=23, training_seconds=1.0))
 
 
 def test_every_figure_is_a_png_and_the_page_embeds_them() -> None:
@@ -85,13 +66,13 @@ def test_affinity_recovers_the_planted_structure() -> None:
 def test_unknown_figure_and_result_without_table_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="curve, affinity, groupings"):
         render_figure(planted_result(), "pie")
-    bare = {k: v for k, v in planted_result().items() if k != "loss_table"}
-    assert set(render_figures(bare)) == {"curve", "groupings"}  # no table: no affinity, the rest draws
+    bare = planted_result().budget_curve()  # what `taskgroup solve -o` writes: no loss table, no affinity
+    assert set(render_figures(bare)) == {"curve", "groupings"}
 
 
 def test_cli_report_from_a_result_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "result.json"
-    source.write_text(json.dumps(planted_result()))
+    source.write_text(planted_result().model_dump_json())
     out = tmp_path / "r.html"
     assert (
         cli_main(["report", "planted", "--result", str(source), "-o", str(out), "--png-dir", str(tmp_path)])
@@ -156,11 +137,11 @@ def test_curve_points_never_mix_test_and_validation_totals() -> None:
     from api.report.figures import curve_points
 
     result = planted_result()
-    first = result["curve"][0]
-    first["scoring_total"] = None
-    first["networks"][0]["predicted"] = True
+    first = result.curve[0]
+    first.scoring_total = None
+    first.networks[0].predicted = True
     tested = curve_points(result, "scoring_total")
     validation = curve_points(result, "selection_total")
-    assert [b for b, _ in tested] == [r["budget"] for r in result["curve"][1:]]
-    assert validation == [(r["budget"], r["selection_total"]) for r in result["curve"]]
+    assert [b for b, _ in tested] == [r.budget for r in result.curve[1:]]
+    assert validation == [(r.budget, r.selection_total) for r in result.curve]
     assert all(png.startswith(PNG) for png in render_figures(result).values())

@@ -51,10 +51,12 @@ def test_planted_part_finds_the_known_grouping_and_a_rerun_trains_nothing(
     two = next(r for r in data["curves"]["optimal"] if r["budget"] == 2.0)
     assert sorted(n["tasks"] for n in two["networks"]) == [["a1", "a2"], ["b1"]]
     assert data["seeds"] == 2 and set(data["seed_spread"]) == {"1.0", "1.5", "2.0", "2.5", "3.0"}
-    # HOA's singles, half singles and pairs are exhaustive seed 0's trainings, reused; ESA is cheaper
+    # HOA's singles, half singles and pairs are exhaustive seed 0's trainings, reused; ESA's are short (their
+    # wall seconds are measured, not asserted: on a shared machine they are noise at this size)
     assert data["trainings"]["hoa"] and all(t["reused"] for t in data["trainings"]["hoa"])
-    fractions = {m: c["fraction_of_exhaustive"] for m, c in data["compute"].items()}
-    assert fractions["esa 0.1"] < fractions["esa 0.2"] < 1.0
+    for fidelity in (0.1, 0.2):
+        assert {t["fidelity"] for t in data["trainings"][f"esa {fidelity:g}"]} == {fidelity}
+    assert set(data["compute"]) >= {"exhaustive seed 0", "hoa", "esa 0.2", "esa 0.1"}
     # at every budget the test oracle scores at most what the validation choice scores
     assert all(g <= 1e-9 for g in data["gaps_percent"]["test oracle"].values() if g is not None)
     assert data["affinity"]["a1"]["a2"] > 0 > data["affinity"]["a1"]["b1"]
@@ -80,7 +82,7 @@ def test_a_stored_job_with_other_settings_is_refused(ray_session: None, tmp_path
     store = open_store(f"sqlite:///{tmp_path / 'study.db'}")
     spec = {"dataset": {"name": "planted", "params": {"groups": [2, 1]}}, "tasks": ["a1", "a2", "b1"]}
     first = study._run(store, "study-x", {**spec, "training": {"epochs": 2}}, runs_dir=tmp_path / "runs")
-    assert first["curve"]
+    assert first.result.curve
     with pytest.raises(SystemExit, match="study-x in the store was run with other settings"):
         study._run(store, "study-x", {**spec, "training": {"epochs": 3}}, runs_dir=tmp_path / "runs")
 

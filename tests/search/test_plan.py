@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from search.job import parse_spec, plan_for
+from grouping.budgets import parse_budgets
 from search.keys import training_key
 from search.plan import candidate_sets, make_plan, planned_size
-from search.spec import JobSpec, parse_budgets
+from search.spec import JobSpec
+from search.submit import prepare
 from workers.spec import DatasetRef, TrainingSpec
 
 
@@ -73,7 +74,7 @@ def test_large_exhaustive_plan_needs_explicit_permission() -> None:
 def test_esa_defaults_to_a_fifth_of_the_schedule_and_costs_less() -> None:
     full = make_plan(spec(), "fp")
     esa = make_plan(spec(approximation="esa"), "fp")
-    assert {t.spec.fidelity for t in esa.trainings} == {0.2}
+    assert {t.fidelity for t in esa.trainings} == {0.2}
     assert esa.snt_epochs < full.snt_epochs
     assert {t.key for t in esa.trainings}.isdisjoint({t.key for t in full.trainings})
 
@@ -92,18 +93,18 @@ def test_training_key_ignores_task_order_and_resources_but_not_settings() -> Non
     assert training_key(base, "other-data") != training_key(base, "fp")
 
 
-def test_parse_spec_checks_tasks_against_the_dataset() -> None:
+def test_submission_checks_tasks_against_the_dataset() -> None:
     with pytest.raises(ValueError, match="not tasks of dataset 'planted'"):
-        parse_spec({"dataset": {"name": "planted"}, "tasks": ["a1", "zebra"]})
+        prepare({"dataset": {"name": "planted"}, "tasks": ["a1", "zebra"]})
     with pytest.raises(ValueError, match="unknown dataset"):
-        parse_spec({"dataset": {"name": "imagenet"}, "tasks": ["a", "b"]})
+        prepare({"dataset": {"name": "imagenet"}, "tasks": ["a", "b"]})
     with pytest.raises(ValueError, match="tasks"):
-        parse_spec({"dataset": {"name": "planted"}, "tasks": ["a1"]})
+        prepare({"dataset": {"name": "planted"}, "tasks": ["a1"]})
 
 
 def test_plan_keys_are_unique_and_stable() -> None:
-    job = parse_spec({"dataset": {"name": "planted"}, "tasks": ["a1", "a2", "b1"], "seeds": 2})
-    first, second = plan_for(job), plan_for(job)
+    job = {"dataset": {"name": "planted"}, "tasks": ["a1", "a2", "b1"], "seeds": 2}
+    first, second = prepare(job).plan, prepare(job).plan
     keys = [t.key for t in first.trainings]
     assert len(set(keys)) == len(keys) == (7 + 3) * 2
     assert keys == [t.key for t in second.trainings]

@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from search.job import run_job, submit_job
+from search.ray_runner import TuneRunner
+from search.run import run_job
 from search.store import JobState, Store, TrainingState, open_store
+from search.submit import submit_job
 from workers.datasets import get_dataset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -46,9 +48,16 @@ def store(tmp_path: Path) -> Store:
     return open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
 
 
-def run(store: Store, spec: dict[str, Any], tmp_path: Path, **kwargs: Any) -> Any:
+def run(
+    store: Store,
+    spec: dict[str, Any],
+    tmp_path: Path,
+    trainable: Callable[[dict[str, Any]], None] | None = None,
+    max_retries: int = 2,
+) -> Any:
     job = submit_job(store, spec)
-    return run_job(store, job.id, runs_dir=tmp_path / "runs", **kwargs)
+    runner = TuneRunner(trainable)
+    return run_job(store, job.id, runs_dir=tmp_path / "runs", runner=runner, max_retries=max_retries)
 
 
 def test_exhaustive_finds_the_planted_grouping(ray_session: None, store: Store, tmp_path: Path) -> None:
@@ -57,27 +66,27 @@ def test_exhaustive_finds_the_planted_grouping(ray_session: None, store: Store, 
     final = run(store, spec, tmp_path)
     assert final.state == JobState.SUCCEEDED, final.error
     result = final.result
-    assert result["provenance"]["trained"] == 15 + 4 and result["provenance"]["reused"] == 0
-    (grouping,) = result["curve"]
-    networks = sorted(sorted(net["tasks"]) for net in grouping["networks"])
+    assert result.provenance.trained == 15 + 4 and result.provenance.reused == 0
+    (grouping,) = result.curve
+    networks = sorted(sorted(net.tasks) for net in grouping.networks)
     planted = get_dataset("planted", {}).planted_groups()  # type: ignore[attr-defined]
     assert networks == sorted(sorted(g) for g in planted)
-    assert grouping["cost"] == 2.0
-    all_task = next(b for b in result["baselines"] if b["name"] == "all-task network")
-    assert grouping["selection_total"] < all_task["selection_total"]
+    assert grouping.cost == 2.0
+    all_task = next(b for b in result.baselines if b.name == "all-task network")
+    assert grouping.selection_total < all_task.selection_total
 
 
 def test_identical_job_reuses_every_training(ray_session: None, store: Store, tmp_path: Path) -> None:
     first = run(store, job_spec(), tmp_path)
     assert first.state == JobState.SUCCEEDED, first.error
-    started = time.monotonic()
+    experiments = set((tmp_path / "runs").iterdir())
     second = run(store, job_spec(), tmp_path)
     assert second.state == JobState.SUCCEEDED
-    assert second.result["provenance"]["trained"] == 0
-    assert second.result["provenance"]["reused"] == 10
-    assert second.progress["reused"] == 10
-    assert second.result["curve"] == first.result["curve"]
-    assert time.monotonic() - started < 30  # no Tune run at all: solving only
+    assert second.result.provenance.trained == 0
+    assert second.result.provenance.reused == 10
+    assert second.progress.reused == 10 and second.progress.done == 10
+    assert second.result.curve == first.result.curve
+    assert set((tmp_path / "runs").iterdir()) == experiments  # no Tune run at all: solving only
 
 
 def flaky(marker_dir: Path, failure: Callable[[], None]) -> Callable[[dict[str, Any]], None]:
@@ -111,9 +120,10 @@ def test_failing_training_is_retried_and_succeeds(
     spec = job_spec(tasks=["a1", "b1"], capacities={"subsets": [1.0], "singles": []})
     final = run(store, spec, tmp_path, trainable=flaky(markers, failure), max_retries=2)
     assert final.state == JobState.SUCCEEDED, final.error
-    trainings = final.result["provenance"]["trainings"]
+    trainings = final.result.provenance.trainings
     assert len(trainings) == 3
-    assert all(t["state"] == "succeeded" and t["attempts"] == 2 for t in trainings)
+    assert all(t.state == "succeeded" and t.attempts == 2 for t in trainings)
+    assert final.progress.done == 3 and final.progress.failed == 0  # a retried training counts once
 
 
 def test_training_that_keeps_failing_is_reported_and_the_job_still_solves(
@@ -129,12 +139,12 @@ def test_training_that_keeps_failing_is_reported_and_the_job_still_solves(
     spec = job_spec(tasks=["a1", "b1"], capacities={"subsets": [1.0], "singles": []})
     final = run(store, spec, tmp_path, trainable=broken_pair, max_retries=1)
     assert final.state == JobState.SUCCEEDED, final.error
-    (missing,) = final.result["missing"]
-    assert missing["tasks"] == ["a1", "b1"] and "this pair always fails" in missing["error"]
-    failed = [t for t in final.result["provenance"]["trainings"] if t["state"] == "failed"]
-    assert len(failed) == 1 and failed[0]["attempts"] == 2
-    for record in final.result["curve"]:
-        assert all(len(net["tasks"]) == 1 for net in record["networks"])
+    (missing,) = final.result.missing
+    assert missing.tasks == ["a1", "b1"] and "this pair always fails" in missing.error
+    failed = [t for t in final.result.provenance.trainings if t.state == "failed"]
+    assert len(failed) == 1 and failed[0].attempts == 2
+    for record in final.result.curve:
+        assert all(len(net.tasks) == 1 for net in record.networks)
 
 
 def test_job_fails_with_a_reason_when_a_task_cannot_be_served(
@@ -231,4 +241,4 @@ def test_killed_driver_resumes_and_trains_only_what_is_missing(
         assert after[key].finished_at == before[key].finished_at
         assert after[key].attempts == before[key].attempts
     assert all(t.state == TrainingState.SUCCEEDED for t in after.values())
-    assert final.result["provenance"]["reused"] == 0  # its own trainings are not "reused"
+    assert final.result.provenance.reused == 0  # its own trainings are not "reused"

@@ -14,7 +14,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 import search.store.migrations as migrations
+from grouping import Candidate, LossTable, LossTableModel, budget_curve
+from search.plan import Plan, PlanSummary, make_plan
+from search.records import JobResult, Progress, Provenance
+from search.spec import JobSpec
 from search.store import (
     SCHEMA_VERSION,
     JobNotFoundError,
@@ -36,43 +39,9 @@ from search.store import (
     TrainingState,
     open_store,
 )
+from workers.spec import DatasetRef, EpochRecord, TrainingResult, TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get(
-    "TASKGROUP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-# ----------------------------------------------------------------------------------------------- fixtures
-
-
-def _psycopg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh database for this session (URL without a schema), dropped at the end."""
-    import psycopg
-
-    admin = _psycopg_dsn(PG_ADMIN_URL)
-    try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL} ({str(exc).strip()})")
-    name = f"tg_store_{uuid.uuid4().hex[:10]}"
-    with conn:
-        try:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.errors.InsufficientPrivilege as exc:
-            pytest.skip(f"the PostgreSQL user of {PG_ADMIN_URL} may not create a test database ({exc})")
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
@@ -84,15 +53,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    import psycopg
-
-    base = request.getfixturevalue("pg_database")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_psycopg_dsn(base), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-    with psycopg.connect(_psycopg_dsn(base), autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    yield request.getfixturevalue("pg_schema_url")
 
 
 @pytest.fixture
@@ -105,8 +66,44 @@ def _aware_utc(value: datetime | None) -> bool:
     return value is not None and value.utcoffset() is not None and value.utcoffset().total_seconds() == 0
 
 
-def _result(selection: float) -> dict:
-    return {"selection": {"s": selection}, "scoring": {"s": selection + 0.5}, "curve": [{"epoch": 1}]}
+def spec(name: str = "job", tasks: tuple[str, ...] = ("a1", "a2")) -> JobSpec:
+    return JobSpec(dataset=DatasetRef(name="planted"), tasks=list(tasks), name=name)
+
+
+def plan(job: JobSpec | None = None) -> Plan:
+    return make_plan(job or spec(), "fingerprint")
+
+
+def tspec(tasks: tuple[str, ...] = ("s",), seed: int = 0) -> TrainingSpec:
+    return TrainingSpec(dataset=DatasetRef(name="planted"), tasks=list(tasks), seed=seed)
+
+
+def _result(selection: float, wall: float = 1.0, device: str = "cpu", seed: int = 0) -> TrainingResult:
+    epoch = EpochRecord(epoch=1, train_loss=1.0, validation_loss=selection, validation_losses={}, seconds=0.1)
+    return TrainingResult(
+        spec=tspec(seed=seed),
+        selection={"s": selection},
+        scoring={"s": selection + 0.5},
+        curve=[epoch],
+        best_epoch=1,
+        epochs_run=1,
+        wall_seconds=wall,
+        flops_per_sample=1.0,
+        parameters=1,
+        device=device,
+    )
+
+
+def job_result(job_id: str, total: float = 1.0) -> JobResult:
+    table = LossTable.from_losses(["a1", "a2"], {Candidate(("a1", "a2")): {"a1": total, "a2": 0.5}})
+    return JobResult(
+        **budget_curve(table, budgets=[1.0]).model_dump(),
+        job_id=job_id,
+        spec=spec(),
+        plan=PlanSummary(approximation="exhaustive", candidates=1, network_trainings=1, snt_epochs=20),
+        loss_table=LossTableModel.from_tables(table),
+        provenance=Provenance(),
+    )
 
 
 def _run_threads(count: int, target: Callable[[int], None]) -> list[BaseException]:
@@ -134,12 +131,14 @@ def _run_threads(count: int, target: Callable[[int], None]) -> list[BaseExceptio
 
 def test_create_and_get_job(store: Store) -> None:
     before = datetime.now(UTC)
-    job = store.create_job({"tasks": ["s", "d"], "budgets": (1, 1.5)}, plan={"trainings": 3})
+    job_spec = spec().model_copy(update={"budgets": [1.0, 1.5]})
+    job = store.create_job(job_spec, plan=plan(job_spec))
     after = datetime.now(UTC)
     assert job.state is JobState.QUEUED
-    assert job.spec == {"tasks": ["s", "d"], "budgets": [1, 1.5]}  # as JSON reads it back: tuples are lists
-    assert job.plan == {"trainings": 3}
-    assert (job.progress, job.result, job.error, job.cancel_requested) == ({}, None, None, False)
+    assert job.spec == job_spec and job.plan == plan(job_spec)  # typed records, read back whole
+    size = len(plan(job_spec).trainings)
+    assert job.progress == Progress(total=size, pending=size)  # the plan's size, nothing done yet
+    assert (job.result, job.error, job.cancel_requested) == (None, None, False)
     assert job.started_at is None and job.finished_at is None
     assert _aware_utc(job.created_at) and before <= job.created_at <= after
     assert store.get_job(job.id) == job
@@ -147,12 +146,12 @@ def test_create_and_get_job(store: Store) -> None:
 
 
 def test_job_id_given_taken_or_invalid(store: Store) -> None:
-    assert store.create_job({}, job_id="my-job_1.a").id == "my-job_1.a"
+    assert store.create_job(spec(), job_id="my-job_1.a").id == "my-job_1.a"
     with pytest.raises(ValueError, match="already taken"):
-        store.create_job({}, job_id="my-job_1.a")
+        store.create_job(spec(), job_id="my-job_1.a")
     for bad in ["", "has space", "-leading", "x" * 65, "a/b"]:
         with pytest.raises(ValueError, match="job_id"):
-            store.create_job({}, job_id=bad)
+            store.create_job(spec(), job_id=bad)
     with pytest.raises(ValueError, match="spec must be a dict"):
         store.create_job(["not", "a", "dict"])  # type: ignore[arg-type]
     assert store.count_jobs() == 1
@@ -174,11 +173,11 @@ def test_unknown_job_is_a_key_error_with_message(store: Store) -> None:
 
 
 def test_job_state_transitions_and_timestamps(store: Store) -> None:
-    job = store.create_job({"n": 1})
+    job = store.create_job(spec())
     running = store.update_job(job.id, state=JobState.RUNNING)
     assert running.state is JobState.RUNNING and _aware_utc(running.started_at)
     assert running.started_at >= job.created_at and running.finished_at is None
-    again = store.update_job(job.id, state="running", progress={"done": 1})
+    again = store.update_job(job.id, state="running", progress=Progress(done=1))
     assert again.started_at == running.started_at  # set on the first entry only
     failed = store.update_job(job.id, state=JobState.FAILED, error="boom")
     assert failed.finished_at is not None and failed.finished_at >= failed.started_at
@@ -190,9 +189,9 @@ def test_job_state_transitions_and_timestamps(store: Store) -> None:
     resumed = store.update_job(job.id, state=JobState.RUNNING)
     assert (resumed.finished_at, resumed.error, resumed.cancel_requested) == (None, None, False)
     assert resumed.started_at == running.started_at
-    done = store.update_job(job.id, state=JobState.SUCCEEDED, result={"curve": []})
+    done = store.update_job(job.id, state=JobState.SUCCEEDED, result=job_result(job.id))
     assert done.finished_at is not None and done.finished_at >= resumed.started_at
-    same = store.update_job(job.id, state=JobState.SUCCEEDED, progress={"done": 2})
+    same = store.update_job(job.id, state=JobState.SUCCEEDED, progress=Progress(done=2))
     assert same.finished_at == done.finished_at
     for illegal in [JobState.RUNNING, JobState.QUEUED, JobState.FAILED, JobState.CANCELLED]:
         with pytest.raises(ValueError, match=f"succeeded: cannot become {illegal}"):
@@ -203,26 +202,26 @@ def test_job_state_transitions_and_timestamps(store: Store) -> None:
 
 
 def test_cancel_queued_job_directly(store: Store) -> None:
-    job = store.create_job({})
+    job = store.create_job(spec())
     cancelled = store.update_job(job.id, state=JobState.CANCELLED)
     assert cancelled.started_at is None and cancelled.finished_at is not None
 
 
 def test_update_job_fields(store: Store) -> None:
-    job = store.create_job({"a": 1})
-    store.update_job(job.id, progress={"done": 1, "total": 4}, plan={"keys": ["k1"]})
-    updated = store.update_job(job.id, progress={"done": 2})
-    assert updated.progress == {"done": 2}  # replaced, not merged
-    assert updated.plan == {"keys": ["k1"]}  # None left it unchanged
-    updated = store.update_job(job.id, result={"curve": [{"budget": 1.0}]}, error="warning: x")
-    assert updated.result == {"curve": [{"budget": 1.0}]} and updated.error == "warning: x"
+    job = store.create_job(spec())
+    store.update_job(job.id, progress=Progress(done=1, total=4), plan=plan())
+    updated = store.update_job(job.id, progress=Progress(done=2))
+    assert updated.progress == Progress(done=2)  # replaced, not merged
+    assert updated.plan == plan()  # None left it unchanged
+    updated = store.update_job(job.id, result=job_result(job.id), error="warning: x")
+    assert updated.result == job_result(job.id) and updated.error == "warning: x"
     assert store.get_job(job.id) == updated
     with pytest.raises(ValueError, match="progress must be a dict"):
         store.update_job(job.id, progress=[1, 2])  # type: ignore[arg-type]
 
 
 def test_list_count_filter_and_paginate(store: Store) -> None:
-    ids = [store.create_job({"i": i}).id for i in range(7)]
+    ids = [store.create_job(spec()).id for i in range(7)]
     for job_id in ids[:3]:
         store.update_job(job_id, state=JobState.RUNNING)
     store.update_job(ids[0], state=JobState.SUCCEEDED)
@@ -243,18 +242,20 @@ def test_list_count_filter_and_paginate(store: Store) -> None:
     }
     assert store.count_jobs() == 7 == sum(counts.values())
     assert [j.id for j in store.unfinished_jobs()] == ids[1:]  # queued or running, oldest first
+    assert not any(hasattr(j, "result") or hasattr(j, "plan") for j in store.list_jobs())  # not loaded
     for kwargs in ({"limit": 0}, {"limit": 10_001}, {"offset": -1}, {"state": "done"}):
         with pytest.raises(ValueError):
             store.list_jobs(**kwargs)  # type: ignore[arg-type]
 
 
 def test_cancel_flag_is_seen_by_another_store_object(store: Store, store_url: str) -> None:
-    job = store.create_job({})
+    job = store.create_job(spec())
     store.update_job(job.id, state=JobState.RUNNING)
     with open_store(store_url) as other:  # the API process, say
         assert other.request_cancel(job.id).cancel_requested is True
     assert store.get_job(job.id).cancel_requested is True
-    assert store.update_job(job.id, progress={"done": 3}).cancel_requested is True  # not lost by an update
+    assert store.cancel_requested(job.id) is True
+    assert store.update_job(job.id, progress=Progress(done=3)).cancel_requested is True  # not lost
     assert store.update_job(job.id, state=JobState.CANCELLED).state is JobState.CANCELLED
 
 
@@ -262,17 +263,17 @@ def test_cancel_flag_is_seen_by_another_store_object(store: Store, store_url: st
 
 
 def test_ensure_and_get_trainings(store: Store) -> None:
-    first = store.ensure_trainings({"k2": {"tasks": ["s"]}, "k1": {"tasks": ["d"]}})
+    first = store.ensure_trainings({"k2": tspec(("s",)), "k1": tspec(("d",))})
     assert list(first) == ["k2", "k1"]  # the given order
     rec = first["k1"]
     assert (rec.state, rec.attempts, rec.spec, rec.result) == (
         TrainingState.PENDING,
         0,
-        {"tasks": ["d"]},
+        tspec(("d",)),
         None,
     )
     assert _aware_utc(rec.created_at) and rec.updated_at == rec.created_at
-    again = store.ensure_trainings({"k1": {"tasks": ["changed"]}, "k3": {"tasks": ["n"]}})
+    again = store.ensure_trainings({"k1": tspec(("changed",)), "k3": tspec(("n",))})
     assert again["k1"] == rec  # an existing training is left as it is
     assert again["k3"].state is TrainingState.PENDING
     assert store.ensure_trainings({}) == {}
@@ -281,13 +282,13 @@ def test_ensure_and_get_trainings(store: Store) -> None:
     got = store.get_trainings(["k3", "missing", "k1", "k3"])
     assert list(got) == ["k3", "k1"]
     with pytest.raises(ValueError, match="training key"):
-        store.ensure_trainings({"": {}})
+        store.ensure_trainings({"": tspec()})
     with pytest.raises(ValueError, match="not one string"):
         store.get_trainings("k1")
 
 
 def test_training_lifecycle(store: Store) -> None:
-    store.ensure_trainings({"k": {"seed": 0}})
+    store.ensure_trainings({"k": tspec()})
     running = store.mark_training_running("k")
     assert (running.state, running.attempts) == (TrainingState.RUNNING, 1)
     assert _aware_utc(running.started_at) and running.finished_at is None
@@ -301,59 +302,58 @@ def test_training_lifecycle(store: Store) -> None:
         None,
         None,
     )
-    done = store.finish_training("k", _result(0.25), device="cpu", wall_seconds=3.5)
+    done = store.finish_training("k", _result(0.25, wall=3.5))
     assert (done.state, done.result, done.device, done.wall_seconds) == (
         TrainingState.SUCCEEDED,
-        _result(0.25),
+        _result(0.25, wall=3.5),
         "cpu",
         3.5,
     )
     assert done.finished_at >= done.started_at >= retry.created_at
     assert done.updated_at == done.finished_at
     assert store.get_training("k") == done
-    for call in (store.mark_training_running, lambda k: store.finish_training(k, {}, None, 1.0)):
+    for call in (store.mark_training_running, lambda k: store.finish_training(k, _result(1.0))):
         with pytest.raises(KeyError) as info:
             call("ghost")
         assert isinstance(info.value, TrainingNotFoundError) and str(info.value) == "training ghost not found"
     with pytest.raises(ValueError, match="wall_seconds"):
-        store.finish_training("k", {}, None, -1.0)
+        store.finish_training("k", _result(1.0, wall=-1.0))
 
 
 def test_first_success_wins(store: Store) -> None:
-    store.ensure_trainings({"k": {}})
+    store.ensure_trainings({"k": tspec()})
     store.mark_training_running("k")
-    first = store.finish_training("k", _result(0.1), device="cuda:0", wall_seconds=2.0)
-    second = store.finish_training("k", _result(0.9), device="cpu", wall_seconds=9.0)
+    first = store.finish_training("k", _result(0.1, wall=2.0, device="cuda:0"))
+    second = store.finish_training("k", _result(0.9, wall=9.0))
     assert second == first  # the second success is dropped; the caller sees the stored one
     after_fail = store.fail_training("k", "late failure of a duplicate run")
     assert after_fail == first
     assert store.mark_training_running("k") == first  # nothing to run: attempts unchanged
-    assert store.get_training("k").result == _result(0.1)
+    assert store.get_training("k").result == _result(0.1, wall=2.0, device="cuda:0")
 
 
 def test_non_finite_numbers_are_refused_clearly(store: Store) -> None:
-    store.ensure_trainings({"k": {}})
+    store.ensure_trainings({"k": tspec()})
     with pytest.raises(ValueError, match=r"result\['selection'\]\['s'\] = nan is not a finite number"):
-        store.finish_training("k", {"selection": {"s": float("nan")}}, None, 1.0)
-    job = store.create_job({})
-    with pytest.raises(ValueError, match=r"progress\['eta'\] = inf"):
-        store.update_job(job.id, progress={"eta": float("inf")})
-    with pytest.raises(ValueError, match="cannot be stored as JSON"):
-        store.create_job({"when": datetime.now(UTC)})
+        store.finish_training("k", _result(float("nan")))
+    job = store.create_job(spec())
+    with pytest.raises(ValueError, match=r"progress\['estimate_seconds'\] = inf"):
+        store.update_job(job.id, progress=Progress(estimate_seconds=float("inf")))
+    assert store.get_job(job.id).progress == Progress()
     assert store.get_training("k").state is TrainingState.PENDING
 
 
 def test_reuse_links_and_resume(store: Store) -> None:
     # job 1 trains k1 and k2
-    job1 = store.create_job({"job": 1})
-    store.ensure_trainings({"k1": {}, "k2": {}})
+    job1 = store.create_job(spec())
+    store.ensure_trainings({"k1": tspec(), "k2": tspec()})
     store.link_job_trainings(job1.id, ["k1", "k2"], reused=set())
     for key in ("k1", "k2"):
         store.mark_training_running(key)
-        store.finish_training(key, _result(0.5), "cpu", 1.0)
+        store.finish_training(key, _result(0.5))
     # job 2 needs k1, k2 (already succeeded: reused) and k3 (new)
-    job2 = store.create_job({"job": 2})
-    found = store.ensure_trainings({"k3": {}, "k1": {}, "k2": {}})
+    job2 = store.create_job(spec())
+    found = store.ensure_trainings({"k3": tspec(), "k1": tspec(), "k2": tspec()})
     reused = {k for k, rec in found.items() if rec.state is TrainingState.SUCCEEDED}
     assert reused == {"k1", "k2"}
     store.link_job_trainings(job2.id, ["k3", "k1", "k2"], reused=reused)
@@ -362,8 +362,8 @@ def test_reuse_links_and_resume(store: Store) -> None:
     assert view[1].training.result == _result(0.5)
     # job 2 trains k3, crashes, resumes: linking again (now every key is succeeded) keeps the first flags
     store.mark_training_running("k3")
-    store.finish_training("k3", _result(0.7), "cpu", 1.0)
-    store.ensure_trainings({"k4": {}})
+    store.finish_training("k3", _result(0.7))
+    store.ensure_trainings({"k4": tspec()})
     store.link_job_trainings(job2.id, ["k1", "k2", "k3", "k4"], reused={"k1", "k2", "k3"})
     view = store.job_trainings(job2.id)
     assert [(v.training.key, v.reused) for v in view] == [
@@ -376,7 +376,7 @@ def test_reuse_links_and_resume(store: Store) -> None:
         ("k1", False),
         ("k2", False),
     ]
-    assert store.job_trainings(store.create_job({}).id) == []
+    assert store.job_trainings(store.create_job(spec()).id) == []
     with pytest.raises(TrainingNotFoundError, match="training nope not found"):
         store.link_job_trainings(job1.id, ["nope"])
     with pytest.raises(ValueError, match="reused keys must be among keys"):
@@ -384,10 +384,10 @@ def test_reuse_links_and_resume(store: Store) -> None:
 
 
 def test_reset_stale_trainings(store: Store) -> None:
-    store.ensure_trainings({k: {} for k in ("run", "done", "pend", "other")})
+    store.ensure_trainings({k: tspec() for k in ("run", "done", "pend", "other")})
     for key in ("run", "done", "other"):
         store.mark_training_running(key)
-    store.finish_training("done", _result(0.3), None, 1.0)
+    store.finish_training("done", _result(0.3))
     assert store.reset_stale_trainings(["run", "done", "pend", "absent"]) == 1
     states = {k: r.state for k, r in store.get_trainings(["run", "done", "pend", "other"]).items()}
     assert states == {
@@ -402,8 +402,8 @@ def test_reset_stale_trainings(store: Store) -> None:
 
 def test_many_keys_span_several_chunks(store: Store) -> None:
     keys = [f"key{i:04d}" for i in range(1203)]
-    assert len(store.ensure_trainings({k: {"i": i} for i, k in enumerate(keys)})) == 1203
-    job = store.create_job({})
+    assert len(store.ensure_trainings({k: tspec(seed=i) for i, k in enumerate(keys)})) == 1203
+    job = store.create_job(spec())
     store.link_job_trainings(job.id, keys, reused=set(keys[::2]))
     view = store.job_trainings(job.id)
     assert [v.training.key for v in view] == keys
@@ -419,7 +419,7 @@ def test_many_keys_span_several_chunks(store: Store) -> None:
 
 def test_schema_created_once_and_kept(store: Store, store_url: str) -> None:
     assert store.schema_version() == SCHEMA_VERSION
-    job = store.create_job({"x": 1})
+    job = store.create_job(spec())
     with open_store(store_url) as again:
         assert again.schema_version() == SCHEMA_VERSION
         assert again.get_job(job.id) == job
@@ -443,7 +443,7 @@ def test_fresh_database_opened_by_many_at_once(store_url: str) -> None:
     try:
         assert _run_threads(4, open_one) == []
         assert [s.schema_version() for s in opened] == [SCHEMA_VERSION] * 4
-        job = opened[0].create_job({})
+        job = opened[0].create_job(spec())
         assert all(s.get_job(job.id) == job for s in opened)
     finally:
         for s in opened:
@@ -453,14 +453,14 @@ def test_fresh_database_opened_by_many_at_once(store_url: str) -> None:
 def test_migration_from_an_older_version(
     store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.ensure_trainings({"k": {"a": 1}})
+    store.ensure_trainings({"k": tspec(seed=7)})
     store.close()
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 2)
     monkeypatch.setitem(migrations.MIGRATIONS, SCHEMA_VERSION, _add_note_column)
     monkeypatch.setitem(migrations.MIGRATIONS, SCHEMA_VERSION + 1, _add_index)
     with open_store(store_url) as upgraded:
         assert upgraded.schema_version() == SCHEMA_VERSION + 2
-        assert upgraded.get_training("k").spec == {"a": 1}  # data kept
+        assert upgraded.get_training("k").spec == tspec(seed=7)  # data kept
         with upgraded._engine.connect() as conn:
             assert conn.execute(text("SELECT note FROM trainings WHERE key = 'k'")).scalar() == "migrated"
             assert "ix_trainings_note" in {ix["name"] for ix in inspect(conn).get_indexes("trainings")}
@@ -515,18 +515,18 @@ def test_foreign_tables_are_refused(store: Store, store_url: str) -> None:
 
 
 def test_threads_racing_on_one_training_have_one_winner(store: Store) -> None:
-    store.ensure_trainings({"k": {}})
-    results: dict[int, dict] = {}
+    store.ensure_trainings({"k": tspec()})
+    results: dict[int, TrainingResult | None] = {}
 
     def train(i: int) -> None:
         store.mark_training_running("k")
-        results[i] = store.finish_training("k", {"by": i}, "cpu", float(i)).result
+        results[i] = store.finish_training("k", _result(0.1, wall=float(i), seed=i)).result
 
     assert _run_threads(8, train) == []
-    winners = [i for i, stored in results.items() if stored == {"by": i}]
+    winners = [i for i, stored in results.items() if stored == _result(0.1, wall=float(i), seed=i)]
     assert len(winners) == 1  # exactly one finish_training stored its own result
     stored = store.get_training("k")
-    assert stored.result == {"by": winners[0]} and stored.wall_seconds == float(winners[0])
+    assert stored.result == results[winners[0]] and stored.wall_seconds == float(winners[0])
     assert all(r == stored.result for r in results.values())
     assert 1 <= stored.attempts <= 8
 
@@ -537,23 +537,23 @@ def test_threads_writing_jobs_and_trainings(store: Store) -> None:
 
     def work(i: int) -> None:
         order = keys if i % 2 else list(reversed(keys))  # opposite orders must not deadlock
-        store.ensure_trainings({k: {} for k in order})
-        job = store.create_job({"thread": i})
+        store.ensure_trainings({k: tspec() for k in order})
+        job = store.create_job(spec(f"thread {i}"))
         job_ids.append(job.id)
         store.link_job_trainings(job.id, order, reused=set())
         for step in range(5):
-            store.update_job(job.id, state=JobState.RUNNING, progress={"step": step})
+            store.update_job(job.id, state=JobState.RUNNING, progress=Progress(done=step))
         store.list_jobs(limit=5)
 
     assert _run_threads(8, work) == []
     assert store.count_jobs(JobState.RUNNING) == 8 == len(set(job_ids))
-    assert all(store.get_job(j).progress == {"step": 4} for j in job_ids)
+    assert all(store.get_job(j).progress == Progress(done=4) for j in job_ids)
     assert all(len(store.job_trainings(j)) == 20 for j in job_ids)
     assert len(store.get_trainings(keys)) == 20
 
 
 def test_cancel_from_another_thread_is_not_lost(store: Store) -> None:
-    job = store.create_job({})
+    job = store.create_job(spec())
     store.update_job(job.id, state=JobState.RUNNING)
 
     def act(i: int) -> None:
@@ -562,7 +562,7 @@ def test_cancel_from_another_thread_is_not_lost(store: Store) -> None:
             store.request_cancel(job.id)
         else:
             for step in range(30):
-                store.update_job(job.id, progress={"step": step})
+                store.update_job(job.id, progress=Progress(done=step))
 
     assert _run_threads(3, act) == []
     assert store.get_job(job.id).cancel_requested is True
@@ -572,7 +572,7 @@ def test_cancel_from_another_thread_is_not_lost(store: Store) -> None:
 def test_postgres_connections_killed_by_the_server_are_replaced(pg_database: str) -> None:
     """A server restart or idle time-out drops pooled connections; the next call must not fail."""
     store = open_store(pg_database)
-    job = store.create_job({})  # leaves a pooled connection behind
+    job = store.create_job(spec())  # leaves a pooled connection behind
     with open_store(pg_database) as killer, killer._engine.connect() as conn:
         killed = conn.execute(
             text(
@@ -590,12 +590,13 @@ WRITER = textwrap.dedent(
     import sys
     import time
     from search.store import open_store
+    from tests.search.test_store import _result, tspec
     store = open_store(sys.argv[1])
-    store.ensure_trainings({f"p{i:03d}": {"i": i} for i in range(int(sys.argv[2]))})
+    store.ensure_trainings({f"p{i:03d}": tspec(seed=i) for i in range(int(sys.argv[2]))})
     print("ready", flush=True)
     for i in range(int(sys.argv[2])):
         store.mark_training_running(f"p{i:03d}")
-        store.finish_training(f"p{i:03d}", {"i": i}, "cpu", 0.0)  # one short transaction each
+        store.finish_training(f"p{i:03d}", _result(0.5, wall=0.0, seed=i))  # one short transaction each
         time.sleep(0.001)
     store.close()
     """
@@ -625,7 +626,10 @@ def test_reader_while_another_process_writes(store: Store, store_url: str) -> No
     assert seen == sorted(seen)  # readers see committed progress only, never going back
     assert len(seen) >= 2 and seen[0] < count  # it really read during the writes
     final = store.get_trainings(keys)
-    assert all(r.state is TrainingState.SUCCEEDED and r.result == {"i": int(k[1:])} for k, r in final.items())
+    assert all(
+        r.state is TrainingState.SUCCEEDED and r.result == _result(0.5, wall=0.0, seed=int(k[1:]))
+        for k, r in final.items()
+    )
     if store_url.startswith("sqlite"):
         with sqlite3.connect(make_url(store_url).database) as raw:
             assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -690,7 +694,7 @@ def test_in_memory_sqlite_is_shared_by_threads() -> None:
     with open_store("sqlite://") as memory:
 
         def create(i: int) -> None:
-            memory.create_job({"i": i})
+            memory.create_job(spec(f"job {i}"))
 
         assert _run_threads(4, create) == []
         assert memory.count_jobs() == 4

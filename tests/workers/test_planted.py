@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from functools import cache
 
 import numpy as np
@@ -88,17 +87,14 @@ def test_bad_params_are_clear() -> None:
         get_dataset("planted", {"label_fraction": 0})
 
 
-def test_one_training_takes_about_a_second_on_one_core() -> None:
-    train_candidate(
-        {"dataset": {"name": "planted"}, "tasks": ["a1"], "threads": 1, "settings": {"epochs": 1}}
-    )
-    started = time.perf_counter()
+def test_a_default_training_runs_its_whole_schedule() -> None:
+    """The default planted training keeps improving for its 20 epochs (no early stop). Its speed (about a
+    second on one core) is measured by bench/train.py, not asserted here: CI machines are shared."""
     result = train_candidate(
         {"dataset": {"name": "planted"}, "tasks": ["a1", "a2", "b1", "b2"], "threads": 1}
     )
-    elapsed = time.perf_counter() - started
-    assert result.epochs_run == 20
-    assert elapsed < 4.0  # ~0.6 s measured on an idle core; generous for a busy CI machine
+    assert result.epochs_run == 20 and result.best_epoch == 20
+    assert [r.epoch for r in result.curve] == list(range(1, 21))
 
 
 # ------------------------------------------------------------------------------- transfer, for real

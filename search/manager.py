@@ -1,4 +1,5 @@
-"""The job manager of the service: a queue of jobs, each run by a driver process of its own.
+"""The job queue: jobs waiting in the store, each run by a driver process of its own (the job life cycle of
+the service; the HTTP face only calls it).
 
 Why processes: Ray Tune allows one ``Tuner.fit()`` per process (two in threads of one process are unsafe, see
 STACK.md), so each running job gets a ``python -m search.driver JOB_ID`` process connected to the service's
@@ -36,9 +37,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from api.settings import Settings
+from pydantic import BaseModel, ConfigDict, Field
+
+from search.settings import default_runs_dir
 from search.store import JobRecord, JobState, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,29 @@ LOG_TAIL_LINES = 20
 
 class JobFinishedError(Exception):
     """The job is already in a final state (the API answers 409)."""
+
+
+class QueueSettings(BaseModel):
+    """How the queue runs jobs (the service's settings give these; tests build them directly)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_jobs: bool = Field(True, description="start drivers; false: keep the queue only")
+    max_concurrent_jobs: int = Field(1, ge=1, le=256)
+    runs_dir: Path = Field(default_factory=default_runs_dir, description="Tune experiments and driver logs")
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "taskgrouping")
+    driver_retries: int = Field(2, ge=0, le=100, description="restarts of a crashing driver")
+    shutdown_grace_seconds: float = Field(30.0, gt=0, le=3600)
+
+
+class QueueStatus(BaseModel):
+    """What /healthz reports about the queue."""
+
+    run_jobs: bool
+    max_concurrent_jobs: int
+    running: list[str]
+    alive: bool
+    error: str | None = None
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
@@ -92,7 +118,7 @@ class JobManager:
     def __init__(
         self,
         store: Store,
-        settings: Settings,
+        settings: QueueSettings,
         ray_address: str | None,
         *,
         python: str = sys.executable,
@@ -162,6 +188,14 @@ class JobManager:
         """Ids of the jobs whose driver is running in this service."""
         with self._lock:
             return [job_id for job_id, d in self._drivers.items() if d.process.poll() is None]
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1 for the queued job that starts next, 2 for the one after...; None if not waiting."""
+        running = set(self.running_jobs())
+        waiting = [
+            j.id for j in self.store.unfinished_jobs() if j.state is JobState.QUEUED and j.id not in running
+        ]
+        return waiting.index(job_id) + 1 if job_id in waiting else None
 
     def log_path(self, job_id: str) -> Path:
         return self.settings.runs_dir / "logs" / f"job-{job_id}.log"
@@ -316,15 +350,15 @@ class JobManager:
             return "(no log)"
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> QueueStatus:
         """What /healthz reports about the manager."""
-        return {
-            "run_jobs": self.settings.run_jobs,
-            "max_concurrent_jobs": self.settings.max_concurrent_jobs,
-            "running": self.running_jobs(),
-            "alive": self._thread is not None and self._thread.is_alive(),
-            "error": self.last_error,
-        }
+        return QueueStatus(
+            run_jobs=self.settings.run_jobs,
+            max_concurrent_jobs=self.settings.max_concurrent_jobs,
+            running=self.running_jobs(),
+            alive=self._thread is not None and self._thread.is_alive(),
+            error=self.last_error,
+        )
 
 
-__all__ = ["Driver", "JobFinishedError", "JobManager"]
+__all__ = ["Driver", "JobFinishedError", "JobManager", "QueueSettings", "QueueStatus"]

@@ -1,0 +1,98 @@
+"""A job's typed records: its progress while it runs, and its result (the one result shape of DESIGN.md).
+
+These pydantic models are what the store writes and reads, what the HTTP API declares as response models
+(so the OpenAPI schema documents them for clients), and what the command line, the report and
+``bench/study.py`` read: attributes, never string keys.
+
+:class:`JobResult` is a :class:`grouping.results.BudgetCurve` (``tasks``, ``objective``, ``serve_by``,
+``weights``, ``curve``: one :class:`~grouping.results.Grouping` per budget) with the job's spec, plan summary,
+loss table, baselines, missing trainings and provenance added.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grouping.evaluation import Baseline
+from grouping.results import BudgetCurve
+from grouping.schema import LossTableModel
+from search.plan import PlannedTraining, PlanSummary
+from search.spec import JobSpec
+from search.states import TrainingState
+
+
+class Progress(BaseModel):
+    """Counts of a job's trainings. ``done`` includes the ``reused`` ones found already in the store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total: int = Field(0, ge=0, description="trainings the job needs")
+    done: int = Field(0, ge=0, description="succeeded, reused ones included")
+    reused: int = Field(0, ge=0, description="found already trained in the store")
+    trained: int = Field(0, ge=0, description="succeeded in this job (done - reused)")
+    running: int = Field(0, ge=0)
+    failed: int = Field(0, ge=0, description="failed after every retry")
+    pending: int = Field(0, ge=0, description="not started yet")
+    elapsed_seconds: float = Field(0.0, ge=0, description="since the run started")
+    estimate_seconds: float | None = Field(None, description="estimated time left; null until one trained")
+
+
+class TrainingSummary(PlannedTraining):
+    """One training of a job as its result records it (its tasks in the job's task order)."""
+
+    state: TrainingState
+    reused: bool = Field(description="found already succeeded in the store when the job linked it")
+    attempts: int
+    wall_seconds: float | None = None
+    device: str | None = None
+    error: str | None = None
+
+
+class MissingTraining(BaseModel):
+    """A planned training that failed after every retry: the grouping was solved without it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    tasks: list[str]
+    capacity: float
+    seed: int
+    error: str
+
+
+class Provenance(BaseModel):
+    """What produced a result: versions and every training with its cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    package_version: str | None = None
+    versions: dict[str, str | None] = Field(default_factory=dict, description="torch, ray, numpy")
+    trainings: list[TrainingSummary] = Field(default_factory=list)
+    trained: int = Field(0, description="trainings this job ran")
+    reused: int = Field(0, description="trainings it found in the store")
+    training_seconds: float = Field(0.0, description="wall seconds of the trainings it ran")
+
+
+class JobResult(BudgetCurve):
+    """A job's result: its budget curve with the spec, plan, loss table, baselines and provenance."""
+
+    job_id: str
+    spec: JobSpec
+    plan: PlanSummary
+    loss_table: LossTableModel = Field(description="selection rows (predicted ones flagged), scoring rows")
+    seed_spread: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="network label -> task -> std of its loss over seeds (seeds > 1)"
+    )
+    infeasible_budgets: list[float] = Field(
+        default_factory=list, description="budgets dropped: no selection of the trained networks fits them"
+    )
+    baselines: list[Baseline] = Field(default_factory=list)
+    provenance: Provenance
+    missing: list[MissingTraining] = Field(default_factory=list, description="trainings that failed")
+
+    def budget_curve(self) -> BudgetCurve:
+        """The curve alone (the shape ``POST /solve`` and ``taskgroup solve`` answer with)."""
+        return BudgetCurve.model_validate(self.model_dump(include=set(BudgetCurve.model_fields)))
+
+
+__all__ = ["JobResult", "MissingTraining", "Progress", "Provenance", "TrainingSummary"]
