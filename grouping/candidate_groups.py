@@ -13,6 +13,9 @@ observation that groups of mutually helpful tasks do best:
   ``sum_{a in G} mean_{b in G, b != a} gain[a, b]``; a group is extended only by tasks with a known gain to
   each of its tasks and only if the extension raises the predicted gain.
 
+A group of three tasks or more is kept only if the gain of each of its pairs is known (both directions), so
+that HOA can predict it (:func:`grouping.hoa.higher_order_approximation` with ``groups``).
+
 At most ``n + n(n-1)/2 + n * beam_width * (max_size - 2) + max_cliques + n`` groups, whatever n. The result
 is deterministic (sorted by size, then task indices; ties in the beam by task indices). Departure from the
 paper: it has no such step (it enumerates all subsets); MTG-Net (Song et al., NeurIPS 2022) and TAG (Fifty et
@@ -115,6 +118,8 @@ def candidate_groups(
                 groups.add(tuple(sorted(community)))
     for anchor in range(n):
         groups.update(_beam(gain, anchor, options.beam_width, options.max_size))
+    known = np.isfinite(gain) & np.isfinite(gain.T)
+    groups = {g for g in groups if len(g) < 3 or all(known[a, b] for a, b in itertools.combinations(g, 2))}
     return [tuple(tasks[i] for i in g) for g in sorted(groups, key=lambda g: (len(g), g))]
 
 

@@ -79,27 +79,27 @@ class DpEngine:
     apply: the DP has no answer before it ends)."""
 
     def __init__(self, data: EngineInput) -> None:
-        self._exact = ExactSolver(
+        self.exact = ExactSolver(
             data.n, data.masks, data.capacities, data.weighted, data.rank, data.max_budget
         )
 
     def cheapest_units(self) -> int:
-        units = self._exact.cheapest_units()
+        units = self.exact.cheapest_units()
         if units is None:
-            units = min_cover_units(self._exact.n, self._exact.masks, self._exact.row_units)
+            units = min_cover_units(self.exact.n, self.exact.masks, self.exact.row_units)
         return units
 
     def prepare(self, budgets: Iterable[float]) -> None:
         return None
 
     def choose(self, budget: float) -> EngineChoice | None:
-        choice = self._exact.choose(budget)
+        choice = self.exact.choose(budget)
         if choice is None:
             return None
         return EngineChoice(tuple(sorted({row for _, row in choice.blocks})), 0.0)
 
     def optimum(self, budget: float) -> float:
-        return self._exact.optimum(budget)
+        return self.exact.optimum(budget)
 
 
 class MilpEngine:

@@ -1,24 +1,14 @@
-"""The selection problem as a mixed-integer programme, solved by HiGHS (through ``highspy``).
+"""HiGHS (through ``highspy``) for the exact set cover behind the sparse solver's feasibility test.
 
-Model (on a subset ``keep`` of the networks; the others were proven useless by :mod:`grouping.lagrangian`)::
+The cheapest set of networks that trains every task decides which budgets can serve every task::
 
-    min  sum_{s, t in s} w_t L[s, t] y_st
-    s.t. sum_{s ∋ t} y_st = 1            every task t     (served once)
-         y_st - x_s <= 0                 every head       (only by a chosen network)
-         sum_s units_s x_s <= budget     (cost units: an exact integer constraint)
-         x binary, 0 <= y <= 1           (y is integral at every optimum once x is: no need to branch on it)
+    min  sum_s units_s x_s   s.t.  sum_{s ∋ t} x_s >= 1 (every task t),  x binary
 
-Options beside the budget: a cap on the objective (``objective_cap``, used to enumerate ties), cuts
-``sum_{s in T} x_s <= |T| - 1`` that exclude a set ``T`` and its supersets, a start solution (HiGHS's
-incumbent from the first node on), a time limit. The ``grouping.milp`` module keeps the plain reference model
-(scipy, every head binary) for the tests.
+(costs in integer cost units, so the optimum is exact). The selection problem itself is solved by
+:mod:`grouping.sparse`; ``grouping.milp`` keeps a plain scipy/HiGHS model of it for the tests and the bench.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -27,21 +17,6 @@ from scipy.sparse import coo_array, csc_array
 from grouping.heads import Heads
 
 INF = highspy.kHighsInf
-
-MIP_REL_GAP = 1e-9
-"""HiGHS stops when (incumbent - dual bound) <= this x |incumbent| (its default, 1e-4, would not be exact)."""
-
-
-@dataclass(frozen=True)
-class MipOutcome:
-    """``rows``: the best selection HiGHS found (None: none); ``bound``: its proven lower bound;
-    ``status``: ``optimal`` (gap closed), ``infeasible`` (no selection within the constraints),
-    ``time_limit`` or ``other``."""
-
-    rows: tuple[int, ...] | None
-    bound: float
-    status: str
-
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: "optimal",
@@ -79,89 +54,6 @@ def _pass(h: highspy.Highs, cost: np.ndarray, a: csc_array, lower: np.ndarray, u
     h.passModel(lp)
 
 
-def solve_selection(
-    heads: Heads,
-    keep: np.ndarray,
-    budget: int,
-    *,
-    start: Sequence[int] | None = None,
-    time_limit: float | None = None,
-    objective_cap: float | None = None,
-    exclude: Sequence[Sequence[int]] = (),
-) -> MipOutcome:
-    """The best selection among the rows ``keep`` (bool mask) within ``budget`` cost units."""
-    idx = np.flatnonzero(keep)
-    local = np.full(heads.n_rows, -1, dtype=np.int64)
-    local[idx] = np.arange(len(idx))
-    mask = keep[heads.rows]
-    h_rows, h_tasks, h_vals = local[heads.rows[mask]], heads.tasks[mask], heads.values[mask]
-    k, m, n = len(idx), len(h_rows), heads.n
-    if np.setdiff1d(np.arange(n), h_tasks).size:
-        return MipOutcome(None, math.inf, "infeasible")
-    cost = np.r_[np.zeros(k), h_vals]
-    y = k + np.arange(m)
-    rows = [h_tasks, n + np.arange(m), n + np.arange(m), np.full(k, n + m)]
-    cols = [y, y, h_rows, np.arange(k)]
-    vals = [np.ones(m), np.ones(m), -np.ones(m), heads.units[idx].astype(np.float64)]
-    lower = [np.ones(n), np.full(m, -INF), [-INF]]
-    upper = [np.ones(n), np.zeros(m), [float(budget)]]
-    extra = n + m + 1
-    if objective_cap is not None:
-        rows.append(np.full(m, extra))
-        cols.append(y)
-        vals.append(h_vals)
-        lower.append([-INF])
-        upper.append([objective_cap])
-        extra += 1
-    for cut in exclude:
-        members = local[np.asarray(cut, dtype=np.int64)]
-        if (members < 0).any():
-            continue  # a set with a row outside `keep` is excluded already
-        rows.append(np.full(len(members), extra))
-        cols.append(members)
-        vals.append(np.ones(len(members)))
-        lower.append([-INF])
-        upper.append([len(members) - 1.0])
-        extra += 1
-    a = csc_array(
-        coo_array(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(extra, k + m)
-        )
-    )
-    h = _highs(time_limit)
-    h.setOptionValue("mip_rel_gap", MIP_REL_GAP)
-    _pass(h, cost, a, np.concatenate(lower).astype(np.float64), np.concatenate(upper).astype(np.float64), k)
-    if start is not None and all(local[r] >= 0 for r in start):
-        _set_start(h, heads, idx, local, h_rows, h_tasks, h_vals, start)
-    h.run()
-    status = _STATUS.get(h.getModelStatus(), "other")
-    info = h.getInfo()
-    bound = float(info.mip_dual_bound) if status != "infeasible" else math.inf
-    if not math.isfinite(bound) and status != "infeasible":
-        bound = -math.inf
-    solution = h.getSolution()
-    if status == "infeasible" or not solution.value_valid:
-        return MipOutcome(None, bound, status)
-    x = np.asarray(solution.col_value[:k])
-    chosen = tuple(int(idx[i]) for i in np.flatnonzero(x > 0.5))
-    return MipOutcome(chosen, bound, status)
-
-
-def _set_start(h, heads, idx, local, h_rows, h_tasks, h_vals, start) -> None:
-    k, m = len(idx), len(h_rows)
-    values = np.zeros(k + m)
-    chosen = local[np.asarray(list(start), dtype=np.int64)]
-    values[chosen] = 1.0
-    in_start = np.isin(h_rows, chosen)
-    for t in range(heads.n):  # serve each task by its best chosen network
-        cand = np.flatnonzero(in_start & (h_tasks == t))
-        values[k + cand[np.argmin(h_vals[cand])]] = 1.0
-    sol = highspy.HighsSolution()
-    sol.col_value = values.tolist()
-    sol.value_valid = True
-    h.setSolution(sol)
-
-
 def min_cover(heads: Heads, time_limit: float | None = None) -> tuple[int | None, tuple[int, ...], str]:
     """The cheapest set of networks training every task (set cover, exact): ``(units, rows, status)``;
     units None if HiGHS could not finish (``status`` says why)."""
@@ -179,4 +71,4 @@ def min_cover(heads: Heads, time_limit: float | None = None) -> tuple[int | None
     return heads.cost(rows), rows, status
 
 
-__all__ = ["MIP_REL_GAP", "MipOutcome", "min_cover", "solve_selection"]
+__all__ = ["min_cover"]

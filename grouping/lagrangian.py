@@ -40,12 +40,22 @@ class LagrangianBound:
 
 
 def fractional_knapsack(values: np.ndarray, costs: np.ndarray, capacity: float) -> tuple[float, np.ndarray]:
-    """``max sum v x`` s.t. ``sum c x <= capacity``, ``0 <= x <= 1`` (``v >= 0``, ``c > 0``), and ``x``."""
+    """``max sum v x`` s.t. ``sum c x <= capacity``, ``0 <= x <= 1`` (``c > 0``), and ``x``.
+
+    Greedy by ``v / c`` over the items worth something; only the best ``capacity / min(c) + 1`` of them can
+    enter, so they are found by a partition and only they are sorted."""
     x = np.zeros(len(values))
     if capacity <= 0 or len(values) == 0:
         return 0.0, x
-    order = np.argsort(-values / costs, kind="stable")
-    order = order[values[order] > 0]
+    items = np.flatnonzero(values > 0)
+    if len(items) == 0:
+        return 0.0, x
+    ratio = values[items] / costs[items]
+    k = min(len(items), int(capacity // float(costs[items].min())) + 1)
+    if k < len(items):
+        top = np.argpartition(-ratio, k - 1)[:k]
+        items, ratio = items[top], ratio[top]
+    order = items[np.argsort(-ratio, kind="stable")]
     spent = np.cumsum(costs[order])
     whole = int(np.searchsorted(spent, capacity, side="right"))
     x[order[:whole]] = 1.0
@@ -64,11 +74,24 @@ def network_values(heads: Heads, multipliers: np.ndarray) -> tuple[np.ndarray, n
     return worth, reduced
 
 
+def relaxed(
+    heads: Heads, multipliers: np.ndarray, budget: int, forced: np.ndarray | None = None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(LB(u), x, reduced costs)`` with the networks of ``forced`` (bool per network) chosen for sure:
+    ``sum u - sum_{s forced} worth_s - K(budget - cost of the forced)`` over the others."""
+    worth, reduced = network_values(heads, multipliers)
+    costs = heads.units.astype(np.float64)
+    if forced is None or not forced.any():
+        knap, x = fractional_knapsack(worth, costs, float(budget))
+        return float(multipliers.sum()) - knap, x, reduced
+    knap, x = fractional_knapsack(np.where(forced, 0.0, worth), costs, float(budget - costs[forced].sum()))
+    x[forced] = 1.0
+    return float(multipliers.sum()) - float(worth[forced].sum()) - knap, x, reduced
+
+
 def bound_at(heads: Heads, multipliers: np.ndarray, budget: int) -> float:
     """``LB(u)`` (see the module doc)."""
-    worth, _ = network_values(heads, multipliers)
-    knap, _ = fractional_knapsack(worth, heads.units.astype(np.float64), float(budget))
-    return float(multipliers.sum()) - knap
+    return relaxed(heads, multipliers, budget)[0]
 
 
 def lagrangian_bound(
@@ -81,6 +104,7 @@ def lagrangian_bound(
     patience: int = 15,
     min_step: float = 1e-4,
     stop: Callable[[], bool] | None = None,
+    forced: np.ndarray | None = None,
 ) -> LagrangianBound:
     """Maximise ``LB(u)`` by subgradient steps ``u += theta (target - LB) g / |g|^2``.
 
@@ -88,8 +112,8 @@ def lagrangian_bound(
     ``start``: multipliers to start from (e.g. the previous budget's); by default each task's lowest loss.
     ``theta`` starts at 2 and halves after ``patience`` steps without improvement, down to ``min_step``.
     ``stop``: called every 10 steps; True ends the ascent (a time limit). Any bound returned is valid.
+    ``forced``: networks (bool per network) chosen for sure (a branch of :mod:`grouping.branch_bound`).
     """
-    costs = heads.units.astype(np.float64)
     if start is None:
         u = np.full(heads.n, np.inf)
         np.minimum.at(u, heads.tasks, heads.values)
@@ -100,9 +124,7 @@ def lagrangian_bound(
     for step in range(max_iterations):
         if stop is not None and step % 10 == 9 and stop():
             break
-        worth, reduced = network_values(heads, u)
-        knap, x = fractional_knapsack(worth, costs, float(budget))
-        bound = float(u.sum()) - knap
+        bound, x, reduced = relaxed(heads, u, budget, forced)
         if bound > best + 1e-12 * max(1.0, abs(bound)):
             best, best_u, stall = bound, u.copy(), 0
         else:
@@ -122,19 +144,29 @@ def lagrangian_bound(
     return LagrangianBound(best, best_u)
 
 
-def forced_in_bounds(heads: Heads, multipliers: np.ndarray, budget: int) -> np.ndarray:
-    """Per network ``s``, a lower bound of every selection within ``budget`` that contains ``s``
-    (``inf`` if ``s`` alone exceeds the budget): ``sum u - worth_s - K(budget - cost_s)``."""
+def forced_in_bounds(
+    heads: Heads, multipliers: np.ndarray, budget: int, forced: np.ndarray | None = None
+) -> np.ndarray:
+    """Per network ``s``, a lower bound of every selection within ``budget`` that contains ``s`` (and the
+    ``forced`` networks): ``sum u - worth_forced - worth_s - K(budget - cost_forced - cost_s)`` (``inf`` if it
+    does not fit). Forced networks get the bound of the forced set itself."""
     worth, _ = network_values(heads, multipliers)
     costs = heads.units.astype(np.float64)
-    out = np.full(heads.n_rows, np.inf)
     base = float(multipliers.sum())
+    if forced is not None and forced.any():
+        base -= float(worth[forced].sum())
+        budget -= int(heads.units[forced].sum())
+        worth = np.where(forced, 0.0, worth)
+    out = np.full(heads.n_rows, np.inf)
     for level in np.unique(heads.units):
-        rows = np.flatnonzero(heads.units == level)
         if level > budget:
             continue
+        rows = np.flatnonzero(heads.units == level)
         knap, _ = fractional_knapsack(worth, costs, float(budget - level))
         out[rows] = base - worth[rows] - knap
+    if forced is not None and forced.any():
+        knap, _ = fractional_knapsack(worth, costs, float(budget))
+        out[forced] = base - knap
     return out
 
 
@@ -152,4 +184,5 @@ __all__ = [
     "fractional_knapsack",
     "lagrangian_bound",
     "network_values",
+    "relaxed",
 ]

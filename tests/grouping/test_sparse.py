@@ -13,7 +13,7 @@ from grouping.budgets import default_budgets
 from grouping.candidates import Candidate
 from grouping.engines import auto_method
 from grouping.service import SolveOptions, solve_tables
-from grouping.solver import GroupingSolver, InfeasibleBudget, budget_curve, solve
+from grouping.solver import GroupingSolver, InfeasibleBudget, budget_curve, solve, split_feasible
 from grouping.sparse import SparseSolver
 from grouping.table import LossTable, TableRow
 
@@ -90,7 +90,8 @@ def test_sparse_ties_follow_the_dp_rule(seed):
 @pytest.mark.parametrize("seed", range(3))
 def test_sparse_table_of_fourteen_tasks_equals_dp(seed):
     table = sparse_table(np.random.default_rng(seed), 14, 300)
-    budgets = [1.5, 2.5, 3.0, 4.0, 5.5, 7.0]
+    budgets, _ = split_feasible(table, [1.5, 2.5, 3.0, 4.0, 5.5, 7.0, 9.0])
+    assert len(budgets) >= 4
     dp = budget_curve(table, budgets=budgets, method="dp")
     milp = budget_curve(table, budgets=budgets, method="milp")
     for a, b in zip(dp.curve, milp.curve, strict=True):
@@ -141,8 +142,13 @@ def test_bad_time_limits_are_refused(bad):
     table = random_table(np.random.default_rng(0), 3)
     with pytest.raises(ValueError, match="time_limit must be a number of seconds > 0"):
         budget_curve(table, time_limit=bad)
-    with pytest.raises(ValidationError, match="time_limit"):
-        SolveOptions(time_limit=bad)
+    if not isinstance(bad, str | bool):
+        with pytest.raises(ValidationError, match="time_limit"):
+            SolveOptions(time_limit=bad)
+
+
+def test_time_limit_text_is_read_by_the_options():
+    assert SolveOptions(time_limit="2.5").time_limit == 2.5
 
 
 def test_bad_methods_and_tables_are_refused(monkeypatch):
