@@ -196,9 +196,10 @@ def part_dense(args: argparse.Namespace) -> None:
     print("-" * len(header))
     for n in [int(s) for s in args.sizes.split(",")]:
         r = dense_one(n, args)
+        sparse = f"{r['sparse']:.2f}" if "sparse" in r else "-"
         print(
             f"{n:>3} {r['rows']:>6} {r['budgets']:>7} {r['dp']:>8.3f} {r['peak']:>7.1f} "
-            f"{r.get('sparse', math.nan):>9.2f} {r.get('sparse_agree', '-'):>9} {r.get('ref', '-'):>11} "
+            f"{sparse:>9} {r.get('sparse_agree', '-'):>9} {r.get('ref', '-'):>11} "
             f"{r.get('ref_agree', '-'):>6}",
             flush=True,
         )
