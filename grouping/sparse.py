@@ -157,12 +157,12 @@ class SparseSolver:
             self._solved[b] = self._solve(b, clock, len(todo) - i)
             self._log(b, started)
         while self._open and not clock.out():  # time left: resume the unfinished searches, in turn
-            for i, b in enumerate(sorted(self._open)):
+            pending = sorted(self._open)
+            for i, b in enumerate(pending):
                 started = time.perf_counter()
                 search, root = self._open[b]
-                self._solved[b] = self._finish(
-                    b, search.run(_Clock(clock.share(len(self._open) - i)).out), root
-                )
+                turn = _Clock(clock.share(len(pending) - i))
+                self._solved[b] = self._finish(b, search.run(turn.out), root)
                 self._log(b, started)
         self._tighten()
 

@@ -213,3 +213,20 @@ def test_paper_tables_and_their_hoa_ties_match_the_dp(standley, setting):
         dp = budget_curve(table, budgets=BUDGETS_1_TO_5, scoring=scoring, method="dp")
         milp = budget_curve(table, budgets=BUDGETS_1_TO_5, scoring=scoring, method="milp")
         assert milp == dp
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_negative_losses_and_objectives_match_the_dp(seed):
+    """Losses may be negative (log-likelihoods); weights and the relative objective go through both
+    engines."""
+    rng = np.random.default_rng(50 + seed)
+    base = random_table(rng, 6, keep=0.6, extra_capacities=(0.25,))
+    shifted = LossTable(
+        base.tasks,
+        [TableRow(r.candidate, {t: v - 2.0 for t, v in r.losses.items()}) for r in base.rows.values()],
+    )
+    weights = {t: float(rng.uniform(0.5, 2.0)) for t in base.tasks}
+    for table, objective in ((shifted, "sum"), (base, "relative")):
+        dp = budget_curve(table, weights=weights, objective=objective, method="dp")
+        milp = budget_curve(table, weights=weights, objective=objective, method="milp")
+        assert milp == dp
