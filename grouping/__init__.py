@@ -1,12 +1,16 @@
 """Pure grouping logic (no torch, no ray): candidates, loss tables, the exact solver, HOA, budget curves.
 
 Implements the network-selection step of Standley et al. (ICML 2020), "Which Tasks Should Be Learned Together
-in Multi-task Learning?", with an exact dynamic programme in place of the paper's unbounded branch and bound
-(see ``docs/solver.md``), and the loss-table file formats of ``docs/loss-tables.md``.
+in Multi-task Learning?", with an exact dynamic programme (dense tables) or an exact sparse solver (tables of
+any number of tasks, time limit and proven optimality gap) in place of the paper's unbounded branch and
+bound, candidate groups for many tasks from the pairwise affinities (see ``docs/solver.md``), and the
+loss-table file formats of ``docs/loss-tables.md``.
 """
 
 from grouping.budgets import MAX_BUDGETS, budget_range, default_budgets, parse_budgets
+from grouping.candidate_groups import CandidateGroupOptions, candidate_groups, group_candidates
 from grouping.candidates import FULL, HALF, Candidate, pair_candidates, paper_candidates
+from grouping.engines import auto_method
 from grouping.hoa import MissingPairError, higher_order_approximation, hoa
 from grouping.io import (
     FORMATS,
@@ -37,6 +41,7 @@ __all__ = [
     "SERVE_RULES",
     "BudgetCurve",
     "Candidate",
+    "CandidateGroupOptions",
     "Grouping",
     "GroupingSolver",
     "InfeasibleBudget",
@@ -48,9 +53,12 @@ __all__ = [
     "MissingPairError",
     "Network",
     "TableRow",
+    "auto_method",
     "budget_curve",
     "budget_range",
+    "candidate_groups",
     "default_budgets",
+    "group_candidates",
     "higher_order_approximation",
     "hoa",
     "loss_table_json_schema",

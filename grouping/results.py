@@ -5,7 +5,7 @@ serves::
 
     {"tasks": [...], "objective": "sum", "serve_by": "selection",
      "curve": [{"budget", "cost", "selection_total", "scoring_total",
-                "networks": [{"tasks", "capacity", "cost", "serves", "predicted", ...}]}]}
+                "networks": [{"tasks", "capacity", "cost", "serves", "predicted", ...}], "optimality_gap"}]}
 
 Fields beyond these may be added; these keep their names.
 """
@@ -49,6 +49,13 @@ class Grouping(BaseModel):
         None, description="objective on the scoring table; null without a scoring table or row for a network"
     )
     networks: list[Network] = Field(description="chosen networks, in the order of the first task each serves")
+    optimality_gap: float | None = Field(
+        None,
+        description="proven relative optimality gap of selection_total: (total - lower bound) / |total|; "
+        "0 when proven optimal (always for the dynamic programme, and for the sparse solver when it "
+        "finished within its time limit); > 0 when a time limit stopped the sparse solver: the optimum "
+        "lies in [total - gap * |total|, total]; null where no solver produced the record",
+    )
 
     def served_by(self) -> dict[str, str]:
         """task -> label of the network serving it (selection rule)."""

@@ -1,9 +1,10 @@
 """Solve a loss table: the one service both faces call (``taskgroup solve`` and ``POST /solve``).
 
 Given a selection table (validation losses), an optional scoring table (test losses) and :class:`SolveOptions`
-(budgets, objective, per-task weights, serving rule, HOA), :func:`solve_tables` checks that the tables fit
-together, predicts the higher-order networks from the pairs when asked (HOA, Standley et al. ICML 2020,
-section 3.4) and returns the budget curve. Every problem is a ``ValueError`` naming the option or table.
+(budgets, objective, per-task weights, serving rule, HOA, solver method and time limit), :func:`solve_tables`
+checks that the tables fit together, predicts the higher-order networks from the pairs when asked (HOA,
+Standley et al. ICML 2020, section 3.4) and returns the budget curve. Every problem is a ``ValueError``
+naming the option or table.
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ class SolveOptions(BaseModel):
         None, description="per-task weights of the objective: an object, or text 's=2,d=1'"
     )
     hoa: bool = Field(False, description="predict the 3+-task networks from the pairs first (HOA)")
+    method: Literal["auto", "dp", "milp"] = Field(
+        "auto",
+        description="exact solver: 'dp' (dynamic programme over task subsets, dense tables of at most 20 "
+        "tasks), 'milp' (sparse tables of any size: bounds, local search and HiGHS), 'auto' (the DP up to 12 "
+        "tasks or for dense tables up to 20, else the MILP)",
+    )
+    time_limit: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds for the whole budget sweep (sparse solver only; null = no limit): when it "
+        "stops the solver, each grouping reports its proven optimality_gap",
+    )
 
     @field_validator("budgets", mode="before")
     @classmethod
@@ -105,6 +119,8 @@ def solve_tables(
         weights=options.weights,
         objective=options.objective,
         serve_by=options.serve_by,
+        method=options.method,
+        time_limit=options.time_limit,
     )
 
 

@@ -6,8 +6,11 @@ budget (SNT) that minimises ``sum_t w_t * loss(serving network, t)``, every task
 network in which its selection loss is lowest. Networks may overlap: a task trained by a chosen network that
 another chosen network serves better is an auxiliary task of the first.
 
-The search is exact (dynamic programming over task partitions, :mod:`grouping.exact`), not the paper's
-unbounded branch and bound. Departures from the paper, all documented in ``docs/solver.md``:
+The search is exact, not the paper's unbounded branch and bound: dynamic programming over task partitions
+(:mod:`grouping.exact`) for dense tables of at most 20 tasks, or the sparse solver (:mod:`grouping.sparse`:
+Lagrangian bounds, local search and HiGHS) for tables of any number of tasks that hold some of the candidates;
+``method="auto"`` picks one (:mod:`grouping.engines`). With a time limit the sparse solver returns the best
+grouping found and its proven optimality gap. Departures from the paper, all documented in ``docs/solver.md``:
 
 * tie-breaking is deterministic: equal losses (relative tolerance ``1e-9``) -> lower total cost -> fewer
   networks -> the lexicographically smallest list of networks (taken in the order of the first task each
@@ -30,7 +33,8 @@ import numpy as np
 
 from grouping.budgets import as_fraction, default_budgets
 from grouping.candidates import Candidate
-from grouping.exact import ExactSolver, cost_units, min_cover_units
+from grouping.engines import ENGINES, Engine, EngineInput, check_time_limit, resolve_method
+from grouping.exact import budget_units, cost_units, min_cover_units
 from grouping.objective import check_weights, effective_weights, get_objective
 from grouping.results import BudgetCurve, Grouping, Network
 from grouping.serving import serve_by_table
@@ -119,10 +123,14 @@ def _checked_totals(weighted: np.ndarray) -> np.ndarray:
 
 
 class GroupingSolver:
-    """Exact solver for one selection table; one DP answers every budget up to ``max_budget``.
+    """Exact solver for one selection table, every budget up to ``max_budget``.
 
     ``weights``: per-task weights (default 1). ``objective``: ``"sum"`` (the paper's) or ``"relative"``.
-    ``max_budget``: the largest budget to be asked (default: the number of tasks).
+    ``max_budget``: the largest budget to be asked (default: the number of tasks). ``method``: ``"auto"``
+    (default), ``"dp"`` or ``"milp"`` (:mod:`grouping.engines`; the chosen one is :attr:`method`).
+    ``time_limit``: seconds for each call that solves budgets (a whole :func:`budget_curve` is one call),
+    None for no limit; the sparse solver then returns its best grouping with its proven optimality gap. The
+    DP ignores it (it has no answer before it ends; ``auto`` uses it only where it takes seconds).
     """
 
     def __init__(
@@ -132,8 +140,12 @@ class GroupingSolver:
         weights: Mapping[str, float] | None = None,
         objective: str = "sum",
         max_budget: float | None = None,
+        method: str = "auto",
+        time_limit: float | None = None,
     ) -> None:
         get_objective(objective)
+        self.time_limit = check_time_limit(time_limit)
+        self.method = resolve_method(method, selection.n_tasks, len(selection))
         uncovered = selection.uncovered_tasks()
         if uncovered:
             raise ValueError(
@@ -160,18 +172,25 @@ class GroupingSolver:
         self._weighted = _checked_totals(arrays.losses * w)
         best_rows = {int(np.nanargmin(column)) for column in self._weighted.T}
         self._saturation = float(sum(as_fraction(arrays.capacities[r]) for r in best_rows))
-        self._engine_built: ExactSolver | None = None
+        self._engine_built: Engine | None = None
 
     @property
-    def _engine(self) -> ExactSolver:
-        """The dynamic programme, run on first use (``cheapest_cost`` alone does not need it). Its budget axis
-        stops at :meth:`saturation_cost`: larger budgets change nothing, so they cost nothing."""
+    def _engine(self) -> Engine:
+        """The engine of :attr:`method`, built on first use (the DP runs then; ``cheapest_cost`` alone does
+        not need it). Its budget axis stops at :meth:`saturation_cost`: larger budgets change nothing, so
+        they cost nothing."""
         if self._engine_built is None:
             a = self._arrays
-            axis = min(self.max_budget, self.saturation_cost())
-            self._engine_built = ExactSolver(
-                self.selection.n_tasks, a.masks, a.capacities, self._weighted, self._rank, axis
+            data = EngineInput(
+                n=self.selection.n_tasks,
+                masks=a.masks,
+                capacities=a.capacities,
+                weighted=self._weighted,
+                rank=self._rank,
+                max_budget=min(self.max_budget, self.saturation_cost()),
+                time_limit=self.time_limit,
             )
+            self._engine_built = ENGINES[self.method](data)
         return self._engine_built
 
     def saturation_cost(self) -> float:
@@ -186,16 +205,39 @@ class GroupingSolver:
         return self._unit
 
     def cheapest_cost(self) -> float:
-        """The least total cost (SNT) of a selection serving every task (a cost-only DP; cheap)."""
-        units = self._engine_built.cheapest_units() if self._engine_built is not None else None
-        if units is None:
-            units = min_cover_units(self.selection.n_tasks, self._arrays.masks, self._row_units)
-        return float(units * self._unit)
+        """The least total cost (SNT) of a selection serving every task (a cost-only DP over task subsets, or
+        an exact set cover by HiGHS for the sparse solver; cheap)."""
+        return float(self._cheapest_units() * self._unit)
+
+    def _cheapest_units(self) -> int:
+        if self._engine_built is not None or self.method != "dp":
+            return self._engine.cheapest_units()
+        return min_cover_units(self.selection.n_tasks, self._arrays.masks, self._row_units)
+
+    def feasible(self, budget: float) -> bool:
+        """Whether some selection within ``budget`` serves every task."""
+        self._check_budget(budget)
+        if self.method == "dp":
+            return self._engine.optimum(budget) < math.inf  # runs the DP once for every budget
+        return budget_units(budget, self._unit) >= self._cheapest_units()
+
+    def prepare(self, budgets: Iterable[float]) -> None:
+        """Solve these budgets at once (the sparse solver goes through them in ascending order, reusing each
+        one's work for the next, within one time limit); later queries of them are free."""
+        wanted = sorted({min(float(b), self.saturation_cost()) for b in budgets})
+        for b in wanted:
+            self._check_budget(b)
+        self._engine.prepare(wanted)
 
     def optimum(self, budget: float) -> float:
-        """The optimal objective value at ``budget`` (inf if infeasible), straight from the DP."""
+        """The optimal objective value at ``budget`` (inf if infeasible), straight from the engine (the sparse
+        solver's best total when a time limit stopped it: see :meth:`optimality_gap`)."""
         self._check_budget(budget)
-        return self._engine.optimum(budget)
+        return self._engine.optimum(min(budget, self.saturation_cost()))
+
+    def optimality_gap(self, budget: float) -> float:
+        """The proven relative gap of the grouping at ``budget``: 0 when optimal (always for the DP)."""
+        return self._choice(budget)[1]
 
     def _check_budget(self, budget: float) -> None:
         if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
@@ -208,18 +250,22 @@ class GroupingSolver:
 
         Raises :class:`InfeasibleBudget` if no selection within the budget serves every task.
         """
-        self._check_budget(budget)
-        choice = self._engine.choose(min(budget, self.saturation_cost()))
-        if choice is None:
-            raise InfeasibleBudget(budget, self.cheapest_cost())
+        rows = sorted(self._choice(budget)[0], key=lambda r: self._rank[r])
         # a network picked for two blocks is paid once; then every task goes to its lowest-loss network
-        rows = sorted({row for _, row in choice.blocks}, key=lambda r: self._rank[r])
         chosen = [self._candidates[r] for r in rows]
         serving = serve_by_table(chosen, self.selection)
         used = [c for c in chosen if c in serving.values()]  # drop a network left serving nothing
         first = {c: min(self.selection.task_index(t) for t, s in serving.items() if s == c) for c in used}
         used.sort(key=first.__getitem__)
         return used, serving
+
+    def _choice(self, budget: float) -> tuple[tuple[int, ...], float]:
+        """The engine's rows at ``budget`` and their gap; :class:`InfeasibleBudget` if there are none."""
+        self._check_budget(budget)
+        choice = self._engine.choose(min(budget, self.saturation_cost()))
+        if choice is None:
+            raise InfeasibleBudget(budget, self.cheapest_cost())
+        return choice.rows, choice.gap
 
     def grouping(
         self, budget: float, scoring: LossTable | None = None, serve_by: str = "selection"
@@ -273,6 +319,7 @@ class GroupingSolver:
             selection_total=selection_total,
             scoring_total=scoring_total,
             networks=records,
+            optimality_gap=self._choice(budget)[1],
         )
 
 
@@ -296,9 +343,18 @@ def solve(
     weights: Mapping[str, float] | None = None,
     objective: str = "sum",
     serve_by: str = "selection",
+    method: str = "auto",
+    time_limit: float | None = None,
 ) -> Grouping:
     """The best grouping at one budget (see :func:`budget_curve` for the arguments)."""
-    solver = GroupingSolver(selection, weights=weights, objective=objective, max_budget=budget)
+    solver = GroupingSolver(
+        selection,
+        weights=weights,
+        objective=objective,
+        max_budget=budget,
+        method=method,
+        time_limit=time_limit,
+    )
     return solver.grouping(budget, scoring, serve_by)
 
 
@@ -308,11 +364,12 @@ def split_feasible(
     *,
     weights: Mapping[str, float] | None = None,
     objective: str = "sum",
+    method: str = "auto",
 ) -> tuple[list[float], list[float]]:
     """``(feasible, infeasible)``: the budgets at which some selection of the table serves every task, and
     the others (below the cheapest such selection). Used where a table may lack networks (failed
     trainings, an approximation's table) and the budgets it cannot serve are dropped, not refused."""
-    cheapest = GroupingSolver(selection, weights=weights, objective=objective).cheapest_cost()
+    cheapest = GroupingSolver(selection, weights=weights, objective=objective, method=method).cheapest_cost()
     wanted = sorted({float(b) for b in budgets})
     feasible = [b for b in wanted if b >= cheapest - 1e-9]
     return feasible, [b for b in wanted if b < cheapest - 1e-9]
@@ -325,8 +382,10 @@ def budget_curve(
     weights: Mapping[str, float] | None = None,
     objective: str = "sum",
     serve_by: str = "selection",
+    method: str = "auto",
+    time_limit: float | None = None,
 ) -> BudgetCurve:
-    """The best grouping for every budget of a sweep, from one dynamic programme.
+    """The best grouping for every budget of a sweep, from one dynamic programme or one sparse-solver pass.
 
     ``budgets``: SNT values (sorted, duplicates dropped); default 1, 1.5, ..., n, starting at the first
     budget that can serve every task. An explicit budget that cannot raises :class:`InfeasibleBudget`.
@@ -334,7 +393,9 @@ def budget_curve(
     table lacks a chosen network). ``weights``: per-task weights (default 1). ``objective``: ``"sum"`` or
     ``"relative"``. ``serve_by``: which network serves a task in the scoring total, ``"selection"`` (the one
     chosen on selection losses; default) or ``"scoring"`` (the lowest scoring loss, the paper's evaluation).
-    The selection total never increases along the curve.
+    ``method``: ``"auto"`` (default), ``"dp"`` or ``"milp"`` (see :class:`GroupingSolver`). ``time_limit``:
+    seconds for the whole sweep (shared by its budgets; None = no limit); each record's ``optimality_gap``
+    is 0 when proven optimal. The selection total never increases along the curve where every gap is 0.
     """
     rule = get_serve_rule(serve_by)
     get_objective(objective)
@@ -347,9 +408,16 @@ def budget_curve(
     for b in wanted:
         if not (math.isfinite(b) and b > 0):
             raise ValueError(f"budgets must be finite numbers of SNT > 0, got {b}")
-    solver = GroupingSolver(selection, weights=weights, objective=objective, max_budget=max(wanted))
+    solver = GroupingSolver(
+        selection,
+        weights=weights,
+        objective=objective,
+        max_budget=max(wanted),
+        method=method,
+        time_limit=time_limit,
+    )
     scoring_weights = _scoring_weights(solver, scoring)
-    feasible = [b for b in wanted if solver.optimum(b) < math.inf]  # runs the DP once
+    feasible = [b for b in wanted if solver.feasible(b)]
     if len(feasible) < len(wanted):
         cheapest = solver.cheapest_cost()
         if explicit:
@@ -357,6 +425,7 @@ def budget_curve(
         if not feasible:
             raise InfeasibleBudget(max(wanted), cheapest)
         logger.info("default budgets below %g SNT skipped: they cannot serve every task", cheapest)
+    solver.prepare(feasible)
     curve = [solver._grouping(b, scoring, rule, scoring_weights) for b in feasible]
     return BudgetCurve(
         tasks=list(selection.tasks),

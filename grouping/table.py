@@ -36,7 +36,7 @@ class TableRow:
 class TableArrays:
     """A table as numpy arrays, rows in table order: what the solver works on."""
 
-    masks: np.ndarray  # (R,) int64, bit i set = task i is in the candidate
+    masks: np.ndarray  # (R,) int64 (object: Python ints beyond 62 tasks), bit i set = task i is in it
     capacities: np.ndarray  # (R,) float64
     losses: np.ndarray  # (R, n) float64, NaN where the candidate has no head for the task
     predicted: np.ndarray  # (R,) bool
@@ -205,7 +205,8 @@ class LossTable:
         """Numpy view of the table (rows in table order)."""
         n = len(self._tasks)
         cands = tuple(self._rows)
-        masks = np.array([self.mask(c) for c in cands], dtype=np.int64)
+        # bit masks fit int64 up to 62 tasks (the DP takes at most 20); beyond, exact Python integers
+        masks = np.array([self.mask(c) for c in cands], dtype=np.int64 if n <= 62 else object)
         caps = np.array([c.capacity for c in cands], dtype=np.float64)
         losses = np.full((len(cands), n), np.nan)
         for r, c in enumerate(cands):

@@ -105,8 +105,8 @@ def test_budgets_beyond_every_network_cost_nothing() -> None:
     huge, plain = GroupingSolver(table, max_budget=9999), GroupingSolver(table, max_budget=10)
     assert huge.grouping(9999).networks == plain.grouping(10).networks
     assert huge.grouping(9999).budget == 9999 and huge.grouping(9999).cost <= huge.saturation_cost()
-    assert huge._engine.max_units <= plain._engine.max_units
-    assert huge._engine.f.shape[1] <= round(huge.saturation_cost() / float(huge.cost_unit)) + 1
+    assert huge._engine.exact.max_units <= plain._engine.exact.max_units
+    assert huge._engine.exact.f.shape[1] <= round(huge.saturation_cost() / float(huge.cost_unit)) + 1
 
 
 def test_saturation_does_not_change_any_answer() -> None:
