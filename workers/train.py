@@ -33,6 +33,7 @@ from torch import nn
 
 from workers.datasets import Dataset, Split, SplitName, TaskInfo, get_dataset
 from workers.device import choose_device, configure_threads
+from workers.lookahead import LookaheadAffinity
 from workers.losses import TaskEvaluator, TaskScores, task_loss
 from workers.models import MultiTaskModel, family_flops, make_family, multiplier_for_capacity
 from workers.spec import (
@@ -196,6 +197,7 @@ def train_candidate(
     weighting = make_weighting(settings.weighting, names, **settings.weighting_options).to(device)
     optimizer = OPTIMIZERS[settings.optimizer](_param_groups(model, weighting, settings), settings)
     generator = torch.Generator().manual_seed(spec.seed)
+    lookahead = None if spec.lookahead is None else LookaheadAffinity(model, optimizer, infos, spec.lookahead)
 
     train = _split_to(splits["train"], names, device)
     validation = _split_to(splits["validation"], names, device)
@@ -221,6 +223,8 @@ def train_candidate(
         weight_sums = dict.fromkeys(names, 0.0)
         batches = 0
         for index in _batches(len(train), settings.batch_size, generator):
+            if lookahead is not None and lookahead.due(step):  # TAG affinity; leaves the training unchanged
+                lookahead.measure(train.inputs[index], {n: train.targets[n][index] for n in names})
             representation, outputs = model(train.inputs[index])
             losses = {}
             for info in infos:
@@ -292,4 +296,5 @@ def train_candidate(
         flops_per_sample=float(family_flops(family, multiplier)),
         parameters=model.parameter_count(),
         device=str(device),
+        lookahead=None if lookahead is None else lookahead.result(),
     )
