@@ -4,6 +4,10 @@ A key hashes (dataset fingerprint, task set, capacity, fidelity, training settin
 is order-free (the plan lists tasks in the job's order, but {s, d} and {d, s} are one network), and the
 resources (threads, device) are not part of it: they change speed, not what is learned. (On CPU a
 training is deterministic for its seed; on a GPU it is reproducible only up to nondeterministic kernels.)
+
+A training that measures TAG's lookahead affinity (``spec.lookahead``) has its settings in the key, so it is
+a different training record; when ``lookahead`` is None the payload is exactly what it was before the option
+existed, so the keys of stored trainings do not change (``tests/search/test_keys.py`` pins them).
 """
 
 from __future__ import annotations
@@ -27,5 +31,7 @@ def training_key(spec: TrainingSpec, fingerprint: str) -> str:
         "settings": spec.settings.model_dump(mode="json"),
         "seed": spec.seed,
     }
+    if spec.lookahead is not None:  # only then: the keys of plain trainings stay what they were
+        payload["lookahead"] = spec.lookahead.model_dump(mode="json")
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def epochs_for(fidelity: float, epochs: int) -> int:
@@ -51,8 +51,28 @@ class TrainingSettings(BaseModel):
 
 
 
+class LookaheadSettings(BaseModel):
+    """Opt-in lookahead inter-task affinity of TAG (Fifty et al., NeurIPS 2021), measured during a training.
+
+    Every ``every`` optimiser steps (steps 0, k, 2k, ... counted across epochs) the trainer takes, for each
+    task, a lookahead step of its own optimiser on the shared parameters with that task's loss alone, measures
+    every task's loss on the same batch before and after, and restores the training exactly; see
+    :mod:`workers.lookahead` and ``docs/tag.md``. Part of the training key (a lookahead training is a
+    different training record), although the trained weights are the same as without it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: int = Field(
+        10, ge=1, le=1_000_000, description="measure the affinity every this many training steps (k)"
+    )
+
+
 class TrainingSpec(BaseModel):
-    """One training: a candidate (tasks + capacity) trained at a fidelity and seed on a dataset."""
+    """One training: a candidate (tasks + capacity) trained at a fidelity and seed on a dataset.
+
+    ``lookahead`` (default None: off) asks for the TAG affinity matrix of the candidate's tasks.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -64,6 +84,9 @@ class TrainingSpec(BaseModel):
     settings: TrainingSettings = Field(default_factory=TrainingSettings)
     threads: int | None = Field(None, ge=1, description="torch threads; default: the CPUs allotted")
     device: str = Field("auto", description="'auto' picks cuda when available, else cpu")
+    lookahead: LookaheadSettings | None = Field(
+        None, description="measure TAG's lookahead inter-task affinity during this training (None: off)"
+    )
 
     @field_validator("tasks")
     @classmethod
@@ -93,6 +116,15 @@ class TrainingSpec(BaseModel):
         """Epochs this training runs at most (:func:`epochs_for` of its fidelity and schedule)."""
         return epochs_for(self.fidelity, self.settings.epochs)
 
+    @model_validator(mode="after")
+    def _lookahead_needs_tasks(self) -> TrainingSpec:
+        if self.lookahead is not None and len(self.tasks) < 2:
+            raise ValueError(
+                f"lookahead: an inter-task affinity needs at least 2 tasks, got {self.tasks}; "
+                "set lookahead to null or add tasks"
+            )
+        return self
+
 
 class EpochRecord(BaseModel):
     """One epoch of the training curve."""
@@ -103,6 +135,24 @@ class EpochRecord(BaseModel):
     validation_losses: dict[str, float]
     weights: dict[str, float] = Field(default_factory=dict)
     seconds: float
+
+
+class LookaheadResult(BaseModel):
+    """The mean lookahead affinity of one training (TAG, Fifty et al. 2021, eq. 2, averaged).
+
+    ``affinity[i][j]`` is the mean over lookahead steps of ``Z_{i->j} = 1 - L_j(after a step on i) /
+    L_j(before)``: positive when a step on task i's loss lowers task j's loss on the same batch.
+    ``samples[i][j]`` counts the lookahead steps that measured the pair (all of ``steps`` unless a batch had
+    no label for i or j, or L_j(before) was 0 or a value non-finite); a pair never measured is absent from
+    ``affinity`` and ``samples``.
+    ``seconds``: wall time spent in lookahead (included in the training's ``wall_seconds``).
+    """
+
+    every: int
+    steps: int
+    seconds: float
+    affinity: dict[str, dict[str, float]]
+    samples: dict[str, dict[str, int]]
 
 
 class TrainingResult(BaseModel):
@@ -121,3 +171,6 @@ class TrainingResult(BaseModel):
     flops_per_sample: float
     parameters: int
     device: str
+    lookahead: LookaheadResult | None = Field(
+        None, description="TAG lookahead affinity, when the spec asked for it (spec.lookahead)"
+    )

@@ -33,6 +33,7 @@ from torch import nn
 
 from workers.datasets import Dataset, Split, SplitName, TaskInfo, get_dataset
 from workers.device import choose_device, configure_threads
+from workers.lookahead import LookaheadAffinity
 from workers.losses import TaskEvaluator, TaskScores, task_loss
 from workers.models import MultiTaskModel, family_flops, make_family, multiplier_for_capacity
 from workers.spec import (
@@ -192,6 +193,11 @@ class CandidateTraining:
         groups = _param_groups(self.model, self.weighting, self.settings)
         self.optimizer = OPTIMIZERS[self.settings.optimizer](groups, self.settings)
         self.generator = torch.Generator().manual_seed(spec.seed)
+        self.lookahead = (
+            None
+            if spec.lookahead is None
+            else LookaheadAffinity(self.model, self.optimizer, self.infos, spec.lookahead)
+        )
         self.train_split = _split_to(self.splits["train"], self.names, self.device)
         self.validation = _split_to(self.splits["validation"], self.names, self.device)
         self.step = 0
@@ -199,7 +205,11 @@ class CandidateTraining:
     def train_step(
         self, index: torch.Tensor, epoch: int, evaluators: dict[str, TaskEvaluator]
     ) -> dict[str, float]:
-        """One optimiser step on the batch ``index``; returns the weights the weighting method applied."""
+        """One optimiser step on the batch ``index``; returns the weights the weighting method applied. When
+        the spec asks for it, TAG's lookahead affinity is measured first (the training is left unchanged)."""
+        if self.lookahead is not None and self.lookahead.due(self.step):
+            targets = {n: self.train_split.targets[n][index] for n in self.names}
+            self.lookahead.measure(self.train_split.inputs[index], targets)
         representation, outputs = self.model(self.train_split.inputs[index])
         losses = {}
         for info in self.infos:
@@ -306,6 +316,7 @@ class CandidateTraining:
             flops_per_sample=float(family_flops(self.family, self.multiplier)),
             parameters=self.model.parameter_count(),
             device=str(self.device),
+            lookahead=None if self.lookahead is None else self.lookahead.result(),
         )
 
 
