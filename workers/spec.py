@@ -35,13 +35,60 @@ class DatasetRef(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ModelSettings(BaseModel):
+    """The architecture of a candidate network and its own options (``docs/architectures.md``).
+
+    ``architecture`` names an entry of ``workers.models.ARCHITECTURES``: ``hard`` (hard parameter sharing,
+    the paper's and the default), ``cross-stitch``, ``mtan`` or ``nddr`` (images only). ``options`` are the
+    architecture's own (e.g. ``{"mixing": 0.1}`` for cross-stitch); the trunk widths are the dataset's.
+    Both are checked against the registry when a user gives them (not again when the store reads them
+    back, see :data:`STORED`); whether the architecture applies to the dataset's input kind is checked
+    when the network is built (``workers.models.make_family``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    architecture: str = Field("hard", description="hard, cross-stitch, mtan, nddr")
+    options: dict[str, float | bool | str] = Field(
+        default_factory=dict, description="options of the architecture (docs/architectures.md)"
+    )
+
+    @field_validator("architecture")
+    @classmethod
+    def _known_architecture(cls, name: str, info: ValidationInfo) -> str:
+        if not _from_store(info):
+            from workers.models import get_architecture  # imports torch: only when a user writes it
+
+            get_architecture(name)
+        return name
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("architecture")
+        if name is not None and not _from_store(info):
+            from workers.models import get_architecture
+
+            get_architecture(name).parse_options(options)
+        return options
+
+    def is_default(self) -> bool:
+        """Hard sharing with no options: what every training was before architectures could be chosen."""
+        return self.architecture == "hard" and not self.options
+
+
 class TrainingSettings(BaseModel):
     """How a candidate is trained; part of the training key, so equal settings mean reusable trainings.
 
     ``epochs`` is the full schedule (fidelity 1.0); a training at fidelity f runs at most
     :func:`epochs_for` ``(f, epochs)`` epochs, stopping earlier when the validation loss has not improved
-    for ``patience`` epochs. The weighting method and its options are checked against the registry when a
-    user gives them (not again when the store reads them back, see :data:`STORED`).
+    for ``patience`` epochs. The weighting method and its options, and the architecture (``model``) and its
+    options, are checked against their registries when a user gives them (not again when the store reads
+    them back, see :data:`STORED`).
+
+    ``model`` sits here, with the weighting, because it is how every candidate of a job is trained and the
+    job carries one ``settings`` for all its trainings; it is part of the training key except when it is
+    the default (``search.keys``), so trainings stored before architectures keep their keys.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -56,6 +103,9 @@ class TrainingSettings(BaseModel):
         default_factory=dict, description="options of the weighting method (docs/weighting.md)"
     )
     patience: int = Field(5, ge=1, le=10_000)
+    model: ModelSettings = Field(
+        default_factory=ModelSettings, description="network architecture (docs/architectures.md)"
+    )
 
     @field_validator("weighting")
     @classmethod

@@ -1,7 +1,8 @@
 """Train one candidate network: ``train_candidate(spec) -> TrainingResult``.
 
-This is one *training* of Standley et al. (ICML 2020): a network with hard parameter sharing over a
-subset of tasks at a capacity, trained on the plain sum of its task losses (or another loss weighting
+This is one *training* of Standley et al. (ICML 2020): a network with hard parameter sharing (or the
+architecture ``settings.model`` names, see ``docs/architectures.md``) over a subset of tasks at a
+capacity, trained on the plain sum of its task losses (or another loss weighting
 of the registry) on the training split, early-stopped on the validation loss, and evaluated per task on
 validation (``selection`` losses: what the grouping is chosen on) and test (``scoring`` losses: what
 the chosen grouping is reported with). Fidelity is the fraction of the full schedule:
@@ -34,7 +35,7 @@ from torch import nn
 from workers.datasets import Dataset, Split, SplitName, TaskInfo, get_dataset
 from workers.device import choose_device, configure_threads
 from workers.losses import TaskEvaluator, TaskScores, task_loss
-from workers.models import MultiTaskModel, family_flops, make_family, multiplier_for_capacity
+from workers.models import MultiTaskNetwork, family_flops, make_family, multiplier_for_capacity
 from workers.spec import (
     DatasetRef,
     EpochRecord,
@@ -141,7 +142,7 @@ def _split_to(split: Split, tasks: list[str], device: torch.device) -> Split:
 
 @torch.no_grad()
 def evaluate(
-    model: MultiTaskModel, split: Split, infos: list[TaskInfo], batch_size: int = EVAL_BATCH
+    model: MultiTaskNetwork, split: Split, infos: list[TaskInfo], batch_size: int = EVAL_BATCH
 ) -> dict[str, TaskScores]:
     """Per-task loss (exact mean over labelled entries), metric and KPI of ``model`` on ``split``."""
     was_training = model.training
@@ -187,7 +188,12 @@ def train_candidate(
     infos = [dataset.task(name) for name in spec.tasks]
     names = [info.name for info in infos]
     family = make_family(
-        dataset.input_kind, tuple(dataset.input_shape()), infos, dict(dataset.model_options())
+        dataset.input_kind,
+        tuple(dataset.input_shape()),
+        infos,
+        dict(dataset.model_options()),
+        settings.model.architecture,
+        settings.model.options,
     )
     multiplier = multiplier_for_capacity(family, spec.capacity)
 
@@ -201,9 +207,10 @@ def train_candidate(
     validation = _split_to(splits["validation"], names, device)
     max_epochs = epochs_for(spec.fidelity, settings.epochs)
     logger.info(
-        "training %s on %s: capacity %.3g (width x%.3f), %d epochs max, %s, %d threads",
+        "training %s on %s: %s, capacity %.3g (width x%.3f), %d epochs max, %s, %d threads",
         names,
         spec.dataset.name,
+        settings.model.architecture,
         spec.capacity,
         multiplier,
         max_epochs,
