@@ -8,6 +8,10 @@ training is deterministic for its seed; on a GPU it is reproducible only up to n
 A training that measures TAG's lookahead affinity (``spec.lookahead``) has its settings in the key, so it is
 a different training record; when ``lookahead`` is None the payload is exactly what it was before the option
 existed, so the keys of stored trainings do not change (``tests/search/test_keys.py`` pins them).
+
+The settings' ``model`` (the architecture) is left out when it is the default (hard sharing, no options),
+so the keys of trainings stored before architectures could be chosen do not change; any other
+architecture or architecture option is hashed with the rest of the settings.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ KEY_VERSION = 1  # bump when the meaning of a training changes (e.g. the trainer
 
 def training_key(spec: TrainingSpec, fingerprint: str) -> str:
     """A stable 32-hex-digit key for ``spec`` on the dataset with ``fingerprint``."""
+    settings = spec.settings.model_dump(mode="json")
+    if spec.settings.model.is_default():
+        del settings["model"]
     payload = {
         "v": KEY_VERSION,
         "dataset": fingerprint,
         "tasks": sorted(spec.tasks),
         "capacity": round(spec.capacity, 9),
         "fidelity": round(spec.fidelity, 9),
-        "settings": spec.settings.model_dump(mode="json"),
+        "settings": settings,
         "seed": spec.seed,
     }
     if spec.lookahead is not None:  # only then: the keys of plain trainings stay what they were

@@ -109,6 +109,28 @@ def check_training(spec: JobSpec) -> None:
         raise SpecError("training.weighting_options", str(exc)) from None
 
 
+def check_architecture(name: str, options: dict[str, Any], input_kind: str) -> None:
+    """The architecture (``training.model``): a name of the registry that applies to the dataset's inputs,
+    with options it takes."""
+    from workers.models import ARCHITECTURES, architectures_for
+
+    entry = ARCHITECTURES.get(name)
+    if entry is None:
+        known = ", ".join(sorted(ARCHITECTURES))
+        problem = f"unknown architecture {name!r}; choose one of {known}"
+        raise SpecError("training.model.architecture", problem)
+    if name not in architectures_for(input_kind):
+        fits = ", ".join(architectures_for(input_kind))
+        raise SpecError(
+            "training.model.architecture",
+            f"{name!r} does not apply to this dataset's {input_kind} inputs; choose one of {fits}",
+        )
+    try:
+        entry.parse_options(options)
+    except ValueError as exc:
+        raise SpecError("training.model.options", str(exc)) from None
+
+
 CAPACITY_TOLERANCE = 0.2
 """How far (relative) a network's real FLOPs may be from its capacity before the capacity is refused: widths
 are whole numbers, so the narrowest network of a family has a floor (planted: about 1% of full size)."""
@@ -124,10 +146,13 @@ def check_model(spec: JobSpec, dataset: Dataset) -> None:
         shape = tuple(dataset.input_shape())
     except (OSError, ValueError, KeyError) as exc:  # a tabular file that cannot be read as described
         raise SpecError("dataset.params", str(exc)) from None
+    model = spec.training.model
+    check_architecture(model.architecture, dict(model.options), dataset.input_kind)
     capacities = sorted({*spec.capacities.subsets, *spec.capacities.singles})
     for tasks in ([spec.tasks[0]], spec.tasks):
         infos = [dataset.task(name) for name in tasks]
-        family = make_family(dataset.input_kind, shape, infos, dict(dataset.model_options()))
+        options = dict(dataset.model_options())
+        family = make_family(dataset.input_kind, shape, infos, options, model.architecture, model.options)
         full = family_flops(family, 1.0)
         for capacity in capacities:
             try:
@@ -178,6 +203,7 @@ __all__ = [
     "SpecError",
     "Submission",
     "build_dataset",
+    "check_architecture",
     "check_model",
     "check_resources",
     "check_training",

@@ -27,13 +27,40 @@ class DatasetRef(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ModelSettings(BaseModel):
+    """The architecture of a candidate network and its own options (``docs/architectures.md``).
+
+    ``architecture`` names an entry of ``workers.models.ARCHITECTURES``: ``hard`` (hard parameter sharing,
+    the paper's and the default), ``cross-stitch``, ``mtan`` or ``nddr`` (images only). ``options`` are the
+    architecture's own (e.g. ``{"mixing": 0.1}`` for cross-stitch); the trunk widths are the dataset's.
+    Both, and whether the architecture applies to the dataset's input kind, are checked when a job is
+    submitted (``search.submit``) and when the network is built (``workers.models.make_family``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    architecture: str = Field("hard", description="hard, cross-stitch, mtan, nddr")
+    options: dict[str, float | bool | str] = Field(
+        default_factory=dict, description="options of the architecture (docs/architectures.md)"
+    )
+
+    def is_default(self) -> bool:
+        """Hard sharing with no options: what every training was before architectures could be chosen."""
+        return self.architecture == "hard" and not self.options
+
+
 class TrainingSettings(BaseModel):
     """How a candidate is trained; part of the training key, so equal settings mean reusable trainings.
 
     ``epochs`` is the full schedule (fidelity 1.0); a training at fidelity f runs at most
     :func:`epochs_for` ``(f, epochs)`` epochs, stopping earlier when the validation loss has not improved
-    for ``patience`` epochs. The weighting method and its options are names of the registry
-    (``workers.weighting``); a job's submission checks them before anything trains.
+    for ``patience`` epochs. The weighting method and its options, and the architecture (``model``) and its
+    options, are names of their registries (``workers.weighting``, ``workers.models``); a job's submission
+    checks them before anything trains.
+
+    ``model`` sits here, with the weighting, because it is how every candidate of a job is trained and the
+    job carries one ``settings`` for all its trainings; it is part of the training key except when it is
+    the default (``search.keys``), so trainings stored before architectures keep their keys.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,7 +75,9 @@ class TrainingSettings(BaseModel):
         default_factory=dict, description="options of the weighting method (docs/weighting.md)"
     )
     patience: int = Field(5, ge=1, le=10_000)
-
+    model: ModelSettings = Field(
+        default_factory=ModelSettings, description="network architecture (docs/architectures.md)"
+    )
 
 
 class LookaheadSettings(BaseModel):

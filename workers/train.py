@@ -1,7 +1,8 @@
 """Train one candidate network: ``train_candidate(spec) -> TrainingResult``.
 
-This is one *training* of Standley et al. (ICML 2020): a network with hard parameter sharing over a
-subset of tasks at a capacity, trained on the plain sum of its task losses (or another loss weighting
+This is one *training* of Standley et al. (ICML 2020): a network with hard parameter sharing (or the
+architecture ``settings.model`` names, see ``docs/architectures.md``) over a subset of tasks at a
+capacity, trained on the plain sum of its task losses (or another loss weighting
 of the registry) on the training split, early-stopped on the validation loss, and evaluated per task on
 validation (``selection`` losses: what the grouping is chosen on) and test (``scoring`` losses: what
 the chosen grouping is reported with). Fidelity is the fraction of the full schedule:
@@ -35,7 +36,7 @@ from workers.datasets import Dataset, Split, SplitName, TaskInfo, get_dataset
 from workers.device import choose_device, configure_threads
 from workers.lookahead import LookaheadAffinity
 from workers.losses import TaskEvaluator, TaskScores, task_loss
-from workers.models import MultiTaskModel, family_flops, make_family, multiplier_for_capacity
+from workers.models import MultiTaskNetwork, family_flops, make_family, multiplier_for_capacity
 from workers.spec import (
     DatasetRef,
     EpochRecord,
@@ -142,7 +143,7 @@ def _split_to(split: Split, tasks: list[str], device: torch.device) -> Split:
 
 @torch.no_grad()
 def evaluate(
-    model: MultiTaskModel, split: Split, infos: list[TaskInfo], batch_size: int = EVAL_BATCH
+    model: MultiTaskNetwork, split: Split, infos: list[TaskInfo], batch_size: int = EVAL_BATCH
 ) -> dict[str, TaskScores]:
     """Per-task loss (exact mean over labelled entries), metric and KPI of ``model`` on ``split``."""
     was_training = model.training
@@ -183,7 +184,12 @@ class CandidateTraining:
         self.infos = [dataset.task(name) for name in spec.tasks]
         self.names = [info.name for info in self.infos]
         self.family = make_family(
-            dataset.input_kind, tuple(dataset.input_shape()), self.infos, dict(dataset.model_options())
+            dataset.input_kind,
+            tuple(dataset.input_shape()),
+            self.infos,
+            dict(dataset.model_options()),
+            self.settings.model.architecture,
+            self.settings.model.options,
         )
         self.multiplier = multiplier_for_capacity(self.family, spec.capacity)
         torch.manual_seed(spec.seed)
@@ -264,9 +270,10 @@ class CandidateTraining:
         """Train up to ``spec.max_epochs`` epochs, early-stopped on the validation loss; restore the best
         epoch's weights and evaluate them on validation and test."""
         logger.info(
-            "training %s on %s: capacity %.3g (width x%.3f), %d epochs max, %s, %d threads",
+            "training %s on %s: %s, capacity %.3g (width x%.3f), %d epochs max, %s, %d threads",
             self.names,
             self.spec.dataset.name,
+            self.settings.model.architecture,
             self.spec.capacity,
             self.multiplier,
             self.spec.max_epochs,

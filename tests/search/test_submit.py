@@ -180,3 +180,30 @@ def test_progress_counts_a_training_once_however_often_it_is_reported() -> None:
     assert (snapshot.running, snapshot.pending, snapshot.estimate_seconds) == (0, 0, 0.0)
     tracker.record("x", "started")  # a failed training retried: no longer failed
     assert tracker.snapshot().failed == 0 and tracker.snapshot().running == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "message"),
+    [
+        ({"architecture": "retired"}, "training.model.architecture", "unknown architecture 'retired'"),
+        (
+            {"architecture": "nddr"},
+            "training.model.architecture",
+            "'nddr' does not apply to this dataset's vector",
+        ),
+        (
+            {"architecture": "mtan", "options": {"reduction": 0}},
+            "training.model.options",
+            "model options for 'mtan': reduction:",
+        ),
+    ],
+)
+def test_an_architecture_the_trainer_would_refuse_is_refused_at_submission(
+    store: Store, model: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(SpecError) as info:
+        submit_job(store, spec(training={"model": model}))
+    assert info.value.field == field and message in info.value.problem
+    assert store.count_jobs() == 0
+    ok = prepare(spec(training={"model": {"architecture": "cross-stitch", "options": {"mixing": 0.1}}}))
+    assert ok.spec.training.model.architecture == "cross-stitch"

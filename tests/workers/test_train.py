@@ -10,8 +10,9 @@ import pytest
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from workers.datasets import DATASETS, Dataset, Split, SplitName, TaskInfo, TaskKind
+from workers.datasets import DATASETS, Dataset, Split, SplitName, TaskInfo, TaskKind, get_dataset
 from workers.device import allotted_cpus, choose_device, choose_threads
+from workers.models import architectures_for, candidate_cost
 from workers.spec import EpochRecord, TrainingResult, TrainingSettings, TrainingSpec, epochs_for
 from workers.train import _param_groups, dataset_cache, load_dataset, train_candidate
 from workers.weighting import WEIGHTINGS, BackwardContext, LossWeighting
@@ -377,3 +378,93 @@ def test_trains_on_tiny_taskonomy_mini(tmp_path: Any) -> None:
     half = train_candidate(spec(dataset=dataset, tasks=["s"], capacity=0.5, settings={"epochs": 1}))
     single = train_candidate(spec(dataset=dataset, tasks=["s"], settings={"epochs": 1}))
     assert half.flops_per_sample / single.flops_per_sample == pytest.approx(0.5, rel=0.1)
+
+
+# ------------------------------------------------------------------------------- architectures
+@pytest.fixture
+def tiny_tabular(tmp_path: Any) -> dict[str, Any]:
+    """60 rows of a CSV: three inputs, a regression, a binary and a multiclass task, a split column."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    frame = pd.DataFrame(
+        {
+            "x1": x[:, 0],
+            "x2": x[:, 1],
+            "x3": x[:, 2],
+            "y": 2 * x[:, 0] - x[:, 1],
+            "flag": (x[:, 2] > 0).astype(int),
+            "side": np.where(x[:, 0] > 0.5, "right", np.where(x[:, 0] < -0.5, "left", "middle")),
+            "split": ["train"] * 36 + ["validation"] * 12 + ["test"] * 12,
+        }
+    )
+    path = tmp_path / "tiny.csv"
+    frame.to_csv(path, index=False)
+    tasks = {"y": "regression", "flag": "binary", "side": "multiclass"}
+    return {"name": "tabular", "params": {"path": str(path), "tasks": tasks, "split_column": "split"}}
+
+
+def _model(architecture: str, **settings: Any) -> dict[str, Any]:
+    return {"epochs": 2, "batch_size": 32, "model": {"architecture": architecture}, **settings}
+
+
+@pytest.mark.parametrize("architecture", architectures_for("vector"))
+def test_every_vector_architecture_trains_on_planted_and_tabular(
+    architecture: str, tiny_tabular: dict[str, Any]
+) -> None:
+    """Two epochs on the planted and a tiny tabular dataset; the FLOPs per sample of the trained network,
+    relative to the hard-sharing network's, are the architecture's cost in SNT (within 10%)."""
+    planted = train_candidate(spec(tasks=["a1", "a2", "b1"], settings=_model(architecture)))
+    hard = train_candidate(spec(tasks=["a1", "a2", "b1"], settings=_model("hard", epochs=1)))
+    assert planted.spec.settings.model.architecture == architecture
+    assert all(math.isfinite(v) for v in [*planted.selection.values(), *planted.scoring.values()])
+    assert planted.curve[-1].train_loss < planted.curve[0].train_loss
+    dataset = get_dataset(PLANTED["name"], PLANTED["params"])
+    cost = candidate_cost(dataset, ["a1", "a2", "b1"], 1.0, architecture)
+    assert planted.flops_per_sample / hard.flops_per_sample == pytest.approx(cost, rel=0.10)
+    tabular = train_candidate(
+        spec(dataset=tiny_tabular, tasks=["y", "flag", "side"], settings=_model(architecture))
+    )
+    assert set(tabular.scoring) == {"y", "flag", "side"}
+    assert all(math.isfinite(v) for v in [*tabular.selection.values(), *tabular.scoring.values()])
+
+
+@pytest.mark.parametrize("architecture", architectures_for("image"))
+def test_every_image_architecture_trains_on_images(architecture: str, fake_images: str) -> None:
+    settings = _model(architecture, batch_size=8, learning_rate=0.01)
+    result = train_candidate(spec(dataset={"name": fake_images}, tasks=["s", "d", "a"], settings=settings))
+    assert set(result.selection) == {"s", "d", "a"}
+    assert all(math.isfinite(v) for v in [*result.selection.values(), *result.scoring.values()])
+    half = train_candidate(
+        spec(
+            dataset={"name": fake_images},
+            tasks=["s", "d", "a"],
+            capacity=0.5,
+            settings=_model(architecture, epochs=1),
+        )
+    )
+    assert half.flops_per_sample / result.flops_per_sample == pytest.approx(0.5, rel=0.1)
+
+
+@pytest.mark.parametrize("architecture", ["cross-stitch", "mtan"])
+@pytest.mark.parametrize("method", ["mgda", "gradnorm", "pareto"])
+def test_gradient_based_weightings_train_soft_sharing_networks(architecture: str, method: str) -> None:
+    """The methods that read the representation or the shared layer work on every architecture."""
+    result = train_candidate(spec(tasks=["a1", "b1", "b2"], settings=_model(architecture, weighting=method)))
+    assert all(math.isfinite(v) for v in result.selection.values())
+    assert any(w != 1.0 for r in result.curve for w in r.weights.values())
+
+
+def test_explicit_hard_architecture_is_the_default_training() -> None:
+    default = train_candidate(spec(settings={"epochs": 1}))
+    explicit = train_candidate(spec(settings={"epochs": 1, "model": {"architecture": "hard", "options": {}}}))
+    assert default.selection == explicit.selection and default.scoring == explicit.scoring
+
+
+def test_bad_architectures_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="unknown architecture 'soft'"):
+        train_candidate(spec(settings=_model("soft")))
+    with pytest.raises(ValueError, match="'nddr' does not apply to vector inputs"):
+        train_candidate(spec(settings=_model("nddr")))

@@ -27,6 +27,15 @@ from workers.weighting.min_norm import (
     min_norm_two,
     min_norm_wolfe,
 )
+from workers.weighting.pareto import (
+    ParetoWeighting,
+    active_constraints,
+    constraint_values,
+    initial_step,
+    pareto_step,
+    rescale,
+)
+from workers.weighting.preferences import balanced_index, preference_vectors, simplex_lattice
 
 METHODS = sorted(WEIGHTINGS)
 TASKS = ["a", "b", "c"]
@@ -188,11 +197,15 @@ def test_one_task_training_reduces_to_plain(name: str) -> None:
 
 @pytest.mark.parametrize("name", METHODS)
 def test_weights_finite_non_negative_and_grads_on_model(name: str) -> None:
+    """Weights are finite and >= 0, except for a method that declares ``negative_weights`` (Pareto MTL,
+    whose own tests check instead that its step solves its min-norm problem)."""
     model = Tiny(TASKS)
     trace = train(model, make_weighting(name, TASKS), make_batches(TASKS, 3), epochs=4)
+    signed = WEIGHTINGS[name].negative_weights
+    assert signed == (name == "pareto")
     for weights in trace.weights:
         assert list(weights) == TASKS
-        assert all(math.isfinite(w) and w >= 0 for w in weights.values()), weights
+        assert all(math.isfinite(w) and (signed or w >= 0) for w in weights.values()), weights
     for grads in trace.grads:
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0
@@ -257,6 +270,13 @@ def test_unknown_method_lists_the_known_ones() -> None:
         ("dtp", {"normalize": 0.5}, r"normalize: Input should be a valid boolean"),
         ("mgda", {"normalization": "l1"}, r"normalization: Input should be 'loss\+', 'l2', 'loss' or 'none'"),
         ("uncertainty", {"init": float("nan")}, r"init: "),
+        (
+            "pareto",
+            {"preferences": 4, "preference": 4},
+            r"preference: must be below preferences \(4\), got 4",
+        ),
+        ("pareto", {"preferences": 0}, r"preferences: Input should be greater than or equal to 1"),
+        ("pareto", {"preference": 1.5}, r"preference: Input should be a valid integer"),
     ],
 )
 def test_invalid_option_values(name: str, options: dict[str, object], message: str) -> None:
@@ -297,6 +317,7 @@ def test_learnable_parameters_are_exposed_for_the_no_decay_group() -> None:
         "equal": [],
         "gradnorm": [("task_weights", (3,))],
         "mgda": [],
+        "pareto": [],
         "uncertainty": [("log_vars", (3,))],
     }
 
@@ -623,3 +644,158 @@ def test_mgda_needs_the_representation_in_the_graph() -> None:
     losses, representation = model.losses(batch)
     with pytest.raises(ValueError, match=r"context\.representation: mgda needs the shared representation"):
         make_weighting("mgda", TASKS).backward(losses, model.context(representation.detach()))
+
+
+# --------------------------------------------------------------------------------------------- Pareto MTL
+
+
+def test_preference_vectors_two_tasks_are_the_papers_evenly_spread_angles() -> None:
+    angles = [k * math.pi / 8 for k in range(5)]
+    expected = [[math.cos(a), math.sin(a)] for a in angles]
+    assert preference_vectors(2, 5) == pytest.approx(np.array(expected), abs=1e-15)
+    assert preference_vectors(2, 1) == pytest.approx(np.array([[math.sqrt(0.5), math.sqrt(0.5)]]))
+    assert preference_vectors(1, 3).tolist() == [[1.0], [1.0], [1.0]]
+    assert balanced_index(preference_vectors(2, 5)) == 2  # the diagonal
+    assert balanced_index(preference_vectors(2, 4)) == 1  # two equally balanced: the lower index
+
+
+def test_preference_vectors_three_tasks_by_hand() -> None:
+    """K = 3: the axes; K = 6: the whole H = 2 lattice; K = 5: five of its six points, chosen greedily
+    from the most balanced (1, 1, 0), then the farthest in angle, ties to the earlier lattice point."""
+    assert simplex_lattice(3, 2).tolist() == [
+        [1, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1]
+    ]  # fmt: skip
+    assert preference_vectors(3, 3).tolist() == np.eye(3).tolist()
+    lattice = simplex_lattice(3, 2)
+    unit = lattice / np.linalg.norm(lattice, axis=1, keepdims=True)
+    assert preference_vectors(3, 6) == pytest.approx(unit)
+    assert preference_vectors(3, 5) == pytest.approx(unit[[0, 1, 2, 3, 5]])
+
+
+@pytest.mark.parametrize(("m", "k"), [(3, 2), (3, 7), (4, 5), (5, 12), (8, 30)])
+def test_preference_vectors_are_distinct_unit_vectors_of_the_positive_orthant(m: int, k: int) -> None:
+    vectors = preference_vectors(m, k)
+    assert vectors.shape == (k, m)
+    assert np.all(vectors >= 0)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(np.ones(k))
+    assert len({tuple(np.round(v, 12)) for v in vectors}) == k
+    assert np.array_equal(vectors, preference_vectors(m, k))  # deterministic
+
+
+def test_constraints_and_active_set_by_hand() -> None:
+    vectors = preference_vectors(2, 2)  # u_0 = (1, 0), u_1 = (0, 1)
+    assert constraint_values(np.array([3.0, 4.0]), vectors, 0) == pytest.approx([0.0, (4 - 3) / 5])
+    assert active_constraints(np.array([1.0, 2.0]), vectors, 0, 0.0).tolist() == [1]  # L2 > L1: violated
+    assert active_constraints(np.array([2.0, 1.0]), vectors, 0, 0.0).tolist() == []
+    assert active_constraints(np.array([2.0, 1.0]), vectors, 0, 0.5).tolist() == [1]  # within epsilon
+    assert active_constraints(np.array([1.0]), preference_vectors(1, 4), 2, 1.0).tolist() == []  # u_j = u_k
+
+
+def test_pareto_step_by_hand() -> None:
+    """g1 = (1, 0), g2 = (1, 0.1), u_0 = (1, 0), u_1 = (0, 1), following u_0 with L = (1, 2): the constraint
+    G_1 = L2 - L1 is violated, grad G_1 = g2 - g1 = (0, 0.1). The min-norm point of {g1, g2, (0, 0.1)} is
+    (1/101) g1 + (100/101) (0, 0.1) (g2 is not in its support), so alpha = (1/101 - 100/101, 100/101)."""
+    g = np.array([[1.0, 0.0], [1.0, 0.1]])
+    gram, vectors = g @ g.T, preference_vectors(2, 2)
+    step = pareto_step(gram, np.array([1.0, 2.0]), vectors, 0)
+    assert step.active.tolist() == [1]
+    assert step.coefficients == pytest.approx([1 / 101, 0.0, 100 / 101], abs=1e-12)
+    assert step.weights == pytest.approx([-99 / 101, 100 / 101], abs=1e-12)
+    assert rescale(step.weights, 2) == pytest.approx([-198 / 199, 200 / 199], abs=1e-12)
+    init = initial_step(gram, np.array([1.0, 2.0]), vectors, 0)
+    assert init is not None and init.weights == pytest.approx([-1.0, 1.0])  # grad G_1 alone
+    assert initial_step(gram, np.array([2.0, 1.0]), vectors, 0) is None  # feasible: the search is over
+    feasible = pareto_step(gram, np.array([2.0, 1.0]), vectors, 0)  # no constraint: MGDA's min-norm point
+    assert feasible.active.tolist() == [] and feasible.weights == pytest.approx([1.0, 0.0])
+    assert rescale(np.zeros(2), 2).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(("m", "count", "dim"), [(2, 5, 3), (2, 8, 20), (3, 6, 4), (4, 10, 12), (5, 7, 30)])
+def test_pareto_step_satisfies_the_kkt_conditions_on_random_gradients(m: int, count: int, dim: int) -> None:
+    """The dual of the paper's subproblem (Eq. 12) over the hull of the task gradients and the active
+    constraints' gradients: KKT of the min-norm QP; the primal direction d = sum alpha_i g_i satisfies
+    v . d >= |d|^2 for every vector v of the hull, with equality on the support (Eq. 14's reduction);
+    its norm equals a brute-force enumeration of supports."""
+    rng = np.random.default_rng(10 * m + count)
+    vectors = preference_vectors(m, count)
+    with_constraints = 0
+    for trial in range(16):
+        g = rng.normal(size=(m, dim)) + (rng.normal(size=dim) if trial % 2 else 0.0)
+        g *= rng.uniform(0.1, 10.0, size=(m, 1))  # unequal gradient scales
+        gram, losses, k = g @ g.T, rng.uniform(0.1, 5.0, size=m), int(rng.integers(count))
+        step = pareto_step(gram, losses, vectors, k, epsilon=float(trial % 3) * 0.1)
+        rows = np.vstack([np.eye(m), vectors[step.active] - vectors[k]])
+        hull = rows @ g  # the hull's vectors: task gradients, then grad G_j
+        assert step.gram == pytest.approx(hull @ hull.T, rel=1e-12, abs=1e-12)
+        assert step.coefficients.min() >= 0 and step.coefficients.sum() == pytest.approx(1.0, abs=1e-12)
+        assert kkt_violation(step.gram, step.coefficients) < 1e-9
+        assert step.weights == pytest.approx(rows.T @ step.coefficients, abs=1e-12)
+        d = step.weights @ g
+        assert d == pytest.approx(step.coefficients @ hull, abs=1e-9)
+        scale = float(np.max(np.diag(step.gram)))
+        products = hull @ d
+        assert np.all(products >= d @ d - 1e-9 * scale)
+        support = step.coefficients > 1e-9
+        assert products[support] == pytest.approx(np.full(support.sum(), d @ d), abs=1e-9 * scale)
+        assert d @ d == pytest.approx(brute_force_min(step.gram), rel=1e-7, abs=1e-12)
+        with_constraints += len(step.active) > 0
+    assert with_constraints >= 4  # the constraints really took part
+
+
+def test_pareto_one_constraint_violated_then_feasible_on_a_model() -> None:
+    """On the tiny model: the initial phase descends the violated constraints only, then the main step;
+    the model receives the gradient of sum w_t L_t with the rescaled weights of the pure step."""
+    model, batches = Tiny(["a", "b"]), make_batches(["a", "b"], 2)
+    losses, representation = model.losses(batches[0])
+    values = np.array([losses["a"].item(), losses["b"].item()])
+    vectors = preference_vectors(2, 5)
+    # follow the vector that the current losses violate most: the far side of the quarter circle
+    k = 0 if values[1] > values[0] else 4
+    pareto = make_weighting("pareto", ["a", "b"], preferences=5, preference=k)
+    assert isinstance(pareto, ParetoWeighting) and pareto.searching
+    twin = copy.deepcopy(model)
+    weights = pareto.backward(losses, model.context(representation))
+    twin_losses, twin_rep = twin.losses(batches[0])
+    g = np.stack(
+        [
+            torch.autograd.grad(twin_losses[t], twin_rep, retain_graph=True)[0].reshape(-1).numpy()
+            for t in "ab"
+        ]
+    )
+    expected = initial_step(g @ g.T, values, vectors, k)
+    assert expected is not None and len(expected.active) > 0
+    assert [weights["a"], weights["b"]] == pytest.approx(rescale(expected.weights, 2).tolist(), abs=1e-10)
+    assert min(weights.values()) < 0 < max(weights.values())  # a trade: one loss is pushed up
+    (weights["a"] * twin_losses["a"] + weights["b"] * twin_losses["b"]).backward()
+    for got, want in zip(model.grads(), twin.grads(), strict=True):
+        torch.testing.assert_close(got, want, **TIGHT)
+    late = make_weighting("pareto", ["a", "b"], preferences=5, preference=k, init_epochs=1)
+    model.zero_grad(set_to_none=True)
+    losses, representation = model.losses(batches[1])
+    late.backward(losses, model.context(representation, epoch=1))  # past init_epochs: the main step
+    assert not late.searching
+
+
+def test_pareto_family_spreads_the_trade_off() -> None:
+    """Two conflicting tasks, trained along three of five preference vectors: following u = (1, 0) (task
+    a's axis) ends with the largest L_a / L_b, the diagonal in between, u = (0, 1) with the smallest
+    (measured: 3.7, 0.77, 0.59)."""
+    tasks = ["a", "b"]
+    batches = make_batches(tasks, 4, seed=9)
+    for batch in batches:
+        batch.y["b"] = -batch.y["a"] + 0.1 * batch.y["b"]  # b wants the opposite of a
+    ratios = []
+    for k in (0, 2, 4):
+        model = Tiny(tasks, seed=2)
+        train(model, make_weighting("pareto", tasks, preferences=5, preference=k), batches, epochs=15)
+        losses, _ = model.losses(batches[0])
+        ratios.append(losses["a"].item() / losses["b"].item())
+    assert ratios[0] > ratios[1] > ratios[2]
+
+
+def test_pareto_default_preference_is_the_most_balanced() -> None:
+    assert make_weighting("pareto", TASKS).index == balanced_index(preference_vectors(3, 5))
+    assert make_weighting("pareto", ["a", "b"]).preference_vector == pytest.approx([math.sqrt(0.5)] * 2)
+    assert make_weighting(
+        "pareto", ["a", "b"], preferences=7, preference=6
+    ).preference_vector == pytest.approx([0.0, 1.0], abs=1e-15)

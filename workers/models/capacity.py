@@ -35,7 +35,9 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     Counts what ``torch.utils.flop_counter.FlopCounterMode`` counts for these models (2 x the
     multiply-accumulates of every convolution and linear layer; normalisation, activations, additions
     and upsampling are free) with forward hooks on one zero sample. Capacity solving uses the
-    families' closed-form :meth:`ModelFamily.flops` instead (no forward pass).
+    families' closed-form :meth:`ModelFamily.flops` instead (no forward pass). The hooks see
+    ``nn.Conv2d`` and ``nn.Linear`` modules only: a cross-stitch unit's mixing is a matrix product they
+    miss, so for architectures other than hard sharing use :meth:`ModelFamily.flops`.
     """
     flops = 0
 

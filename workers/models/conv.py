@@ -17,9 +17,12 @@ from torch import nn
 
 from workers.datasets.base import TaskInfo
 from workers.losses import kind_spec, output_channels
-from workers.models.base import ModelFamily, MultiTaskModel, scaled
+from workers.models.base import ModelFamily, MultiTaskModel, Stage, scaled
 
-__all__ = ["ConvFamily", "ConvOptions", "DenseDecoder", "ResidualBlock"]
+__all__ = ["STRIDES", "ConvFamily", "ConvOptions", "DenseDecoder", "ResidualBlock"]
+
+STRIDES = (1, 2, 2)
+"""Stride of the first block of each of the three residual stages."""
 
 
 class ConvOptions(BaseModel):
@@ -49,8 +52,12 @@ class ResidualBlock(nn.Module):
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+        return self.forward_with_intermediate(x)[1]
+
+    def forward_with_intermediate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(u, p)``: the first convolution's activation and the block's output (MTAN reads both)."""
+        mid = F.relu(self.bn1(self.conv1(x)))
+        return mid, F.relu(self.bn2(self.conv2(mid)) + self.shortcut(x))
 
 
 class DenseDecoder(nn.Module):
@@ -78,8 +85,14 @@ class ConvFamily(ModelFamily):
     input_kind = "image"
     Options = ConvOptions
 
-    def __init__(self, input_shape: tuple[int, ...], tasks: list[TaskInfo], options: BaseModel) -> None:
-        super().__init__(input_shape, tasks, options)
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        tasks: list[TaskInfo],
+        options: BaseModel,
+        architecture_options: BaseModel | None = None,
+    ) -> None:
+        super().__init__(input_shape, tasks, options, architecture_options)
         if len(self.input_shape) != 3:
             raise ValueError(f"inputs: a conv model needs image inputs (C, H, W), got {self.input_shape}")
 
@@ -88,6 +101,16 @@ class ConvFamily(ModelFamily):
         opts: ConvOptions = self.options  # type: ignore[assignment]
         c1, c2, c3 = (scaled(opts.channels * f, multiplier) for f in (1, 2, 4))
         return c1, c2, c3
+
+    def stages(self, multiplier: float) -> list[Stage]:
+        """The stem and the three residual stages: where each ends in the encoder, and its output shape."""
+        opts: ConvOptions = self.options  # type: ignore[assignment]
+        _, h, w = self.input_shape
+        out = [Stage(3, (self.widths(multiplier)[0], h, w))]  # conv, BN, ReLU
+        for index, (channels, stride) in enumerate(zip(self.widths(multiplier), STRIDES, strict=True)):
+            h, w = (h - 1) // stride + 1, (w - 1) // stride + 1
+            out.append(Stage(3 + (index + 1) * opts.blocks, (channels, h, w)))
+        return out
 
     def flops(self, multiplier: float) -> int:
         opts: ConvOptions = self.options  # type: ignore[assignment]
@@ -99,7 +122,7 @@ class ConvFamily(ModelFamily):
 
         total = conv(channels, c1, 3, h, w)
         cin = c1
-        for cout, stride in ((c1, 1), (c2, 2), (c3, 2)):
+        for cout, stride in zip((c1, c2, c3), STRIDES, strict=True):
             for i in range(opts.blocks):
                 s = stride if i == 0 else 1
                 h, w = (h - 1) // s + 1, (w - 1) // s + 1  # 3x3 pad 1 and 1x1 pad 0 give the same size
@@ -123,7 +146,7 @@ class ConvFamily(ModelFamily):
         layers: list[nn.Module] = [*_conv_bn(self.input_shape[0], c1)]
         cin = c1
         block: ResidualBlock | None = None
-        for cout, stride in ((c1, 1), (c2, 2), (c3, 2)):
+        for cout, stride in zip((c1, c2, c3), STRIDES, strict=True):
             for i in range(opts.blocks):
                 block = ResidualBlock(cin, cout, stride if i == 0 else 1)
                 layers.append(block)

@@ -12,7 +12,7 @@ from torch import nn
 
 from workers.datasets.base import TaskInfo
 from workers.losses import kind_spec, output_channels
-from workers.models.base import ModelFamily, MultiTaskModel, scaled
+from workers.models.base import ModelFamily, MultiTaskModel, Stage, scaled
 
 __all__ = ["MLPFamily", "MLPOptions"]
 
@@ -33,8 +33,14 @@ class MLPFamily(ModelFamily):
     input_kind = "vector"
     Options = MLPOptions
 
-    def __init__(self, input_shape: tuple[int, ...], tasks: list[TaskInfo], options: BaseModel) -> None:
-        super().__init__(input_shape, tasks, options)
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        tasks: list[TaskInfo],
+        options: BaseModel,
+        architecture_options: BaseModel | None = None,
+    ) -> None:
+        super().__init__(input_shape, tasks, options, architecture_options)
         if len(self.input_shape) != 1:
             raise ValueError(
                 f"inputs: an MLP needs vector inputs of shape (features,), got {self.input_shape}"
@@ -44,6 +50,12 @@ class MLPFamily(ModelFamily):
                 raise ValueError(
                     f"tasks: task {task.name!r} is {task.kind} (per pixel) but the inputs are vectors"
                 )
+
+    def stages(self, multiplier: float) -> list[Stage]:
+        """One stage per trunk layer (Linear, ReLU): where each ends in the encoder, and its width."""
+        opts: MLPOptions = self.options  # type: ignore[assignment]
+        width = scaled(opts.width, multiplier)
+        return [Stage(2 * (layer + 1), (width,)) for layer in range(opts.depth)]
 
     def flops(self, multiplier: float) -> int:
         opts: MLPOptions = self.options  # type: ignore[assignment]

@@ -9,6 +9,7 @@ from workers.weighting.dtp import DTPWeighting
 from workers.weighting.dwa import DWAWeighting
 from workers.weighting.gradnorm import GradNormWeighting
 from workers.weighting.mgda import MGDAWeighting
+from workers.weighting.pareto import ParetoWeighting
 from workers.weighting.uncertainty import UncertaintyWeighting
 
 WEIGHTINGS: dict[str, type[LossWeighting]] = {
@@ -20,6 +21,7 @@ WEIGHTINGS: dict[str, type[LossWeighting]] = {
         DWAWeighting,
         DTPWeighting,
         MGDAWeighting,
+        ParetoWeighting,
     )
 }
 
@@ -44,6 +46,7 @@ __all__ = [
     "GradNormWeighting",
     "LossWeighting",
     "MGDAWeighting",
+    "ParetoWeighting",
     "UncertaintyWeighting",
     "make_weighting",
 ]

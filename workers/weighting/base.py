@@ -27,8 +27,10 @@ from grouping.validation import format_validation_error
 class BackwardContext:
     """What a weighting method may need beyond the losses, passed by the trainer at every step.
 
-    ``representation``: the shared encoder's output for the batch (part of the graph; MGDA-UB takes
-    gradients with respect to it). ``shared_parameters``: the last shared layer's parameters (GradNorm
+    ``representation``: the shared representation for the batch, a tensor that separates the shared part
+    of the network from the task-specific part (part of the graph; MGDA-UB and Pareto MTL take gradients
+    with respect to it); for hard sharing the encoder's output, for the other architectures see
+    ``docs/architectures.md``. ``shared_parameters``: the last shared layer's parameters (GradNorm
     measures gradient norms there). ``epoch`` and ``step`` count from 0.
     """
 
@@ -50,7 +52,8 @@ class LossWeighting(nn.Module, ABC):
 
     ``backward`` must leave the gradients of the model (and of the method's own learnable parameters,
     if any) in ``.grad``; the trainer then steps the optimiser. It returns the weights it applied, for
-    the training curve. A method with learnable parameters exposes them through ``nn.Module``
+    the training curve (finite; non-negative unless the class sets ``negative_weights``). A method with
+    learnable parameters exposes them through ``nn.Module``
     parameters; the trainer optimises them in a group without weight decay. ``epoch_end`` receives the
     epoch's mean (unweighted) training loss and a KPI in [0, 1] (higher is better) per task, for methods
     that adapt per epoch (DWA, DTP).
@@ -61,6 +64,8 @@ class LossWeighting(nn.Module, ABC):
 
     name: ClassVar[str]
     Options: ClassVar[type[BaseModel]] = NoOptions
+    negative_weights: ClassVar[bool] = False
+    """True for a method whose weights may be negative (Pareto MTL); every other method's are >= 0."""
 
     def __init__(self, tasks: list[str], **options: object) -> None:
         super().__init__()

@@ -28,6 +28,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from workers.weighting.base import BackwardContext, LossWeighting
+from workers.weighting.gradients import representation_gram
 from workers.weighting.min_norm import min_norm_simplex
 
 Normalization = Literal["loss+", "l2", "loss", "none"]
@@ -66,17 +67,7 @@ class MGDAWeighting(LossWeighting):
     ) -> tuple[np.ndarray, torch.Tensor]:
         """The Gram matrix of the (normalised) gradients of the losses w.r.t. Z, and the stacked losses."""
         stacked = self.stack_losses(losses)
-        if not representation.requires_grad:
-            raise ValueError(
-                "context.representation: mgda needs the shared representation as part of the graph "
-                "(a tensor that requires grad, not detached)"
-            )
-        rows = []
-        for loss in stacked:
-            (grad,) = torch.autograd.grad(loss, representation, retain_graph=True, allow_unused=True)
-            rows.append(torch.zeros_like(representation) if grad is None else grad.detach())
-        grads = torch.stack([g.reshape(-1) for g in rows]).double()
-        gram = (grads @ grads.T).cpu().numpy()
+        gram = representation_gram(stacked, representation, self.name)
         norms = np.sqrt(np.clip(np.diag(gram), 0.0, None)).tolist()
         loss_values = stacked.detach().double().cpu().tolist()
         divisors = np.array(gradient_normalizers(norms, loss_values, self.options.normalization))
