@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from workers.datasets import get_dataset
+from workers.datasets.featurize import FeaturizeSpec, featurize
 from workers.datasets.tabular import TabularDataset
 from workers.train import train_candidate
 
@@ -296,3 +297,77 @@ def test_bad_split_values(tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": range(4), "y": range(4), "split": ["train", "valid", "test", "train"]})
     with pytest.raises(ValueError, match=r"split_column: column 'split' has values \['valid'\]"):
         tabular(path=write_csv(tmp_path, frame), tasks={"y": "regression"}, split_column="split").load()
+
+
+# ------------------------------------------------------------------------------- ARFF and featurisers
+TOX21 = [
+    "NR-AR",
+    "NR-AR-LBD",
+    "NR-AhR",
+    "NR-Aromatase",
+    "NR-ER",
+    "NR-ER-LBD",
+    "NR-PPAR-gamma",
+    "SR-ARE",
+    "SR-ATAD5",
+    "SR-HSE",
+    "SR-MMP",
+    "SR-p53",
+]
+
+
+@pytest.mark.shared_data
+def test_arff_is_read_directly_like_its_csv(shared_data: Path, tmp_path: Path) -> None:
+    frame = arff_to_csv(shared_data / "real" / "wq.arff", tmp_path)
+    targets = list(frame.columns[-14:])
+    common = {"tasks": dict.fromkeys(targets, "regression"), "fractions": (0.6, 0.2, 0.2), "seed": 3}
+    direct = tabular(path=str(shared_data / "real" / "wq.arff"), **common).load()
+    via_csv = tabular(path=write_csv(tmp_path, frame, "wq.csv"), **common).load()
+    for split in ("train", "validation", "test"):
+        assert torch.allclose(direct[split].inputs, via_csv[split].inputs)
+        assert all(torch.equal(direct[split].targets[t], via_csv[split].targets[t]) for t in targets)
+
+
+@pytest.mark.shared_data
+def test_tox21_smiles_become_morgan_fingerprints(shared_data: Path) -> None:
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+
+    path = str(shared_data / "real" / "tox21.csv")
+    morgan = {"method": "morgan", "options": {"radius": 2, "bits": 256}, "invalid": "drop"}
+    dataset = tabular(path=path, tasks=dict.fromkeys(TOX21, "binary"), featurize={"smiles": morgan})
+    splits = dataset.load()
+    assert dataset.input_shape() == (256,)
+    assert sum(len(s) for s in splits.values()) == 7831 - 8  # RDKit cannot read 8 of the SMILES: dropped
+    assert dataset.input_columns[:2] == ["smiles:morgan:0", "smiles:morgan:1"]
+    every = torch.cat([splits[s].inputs for s in ("train", "validation", "test")])
+    assert every.shape[1] == 256 and torch.isfinite(every).all()
+    # the features are RDKit's own bits of each molecule
+    head = pd.read_csv(path).head(3)
+    features = featurize(head, {"smiles": FeaturizeSpec(options={"radius": 2, "bits": 256})}, path)
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=256)
+    for row, smiles in enumerate(head["smiles"]):
+        expected = generator.GetFingerprintAsNumPy(Chem.MolFromSmiles(smiles))
+        assert np.array_equal(features.filter(like="smiles:morgan:").to_numpy()[row], expected)
+    assert list(features.columns[:12]) == TOX21  # the SMILES column replaced by its features
+    # the missing labels (17% of the cells) stay missing: masked, never zero
+    missing = torch.cat([splits[s].targets["NR-Aromatase"] for s in splits]).isnan().float().mean()
+    assert 0.2 < float(missing) < 0.3
+
+
+@pytest.mark.shared_data
+def test_featurisers_fail_clearly_and_keep_old_fingerprints(shared_data: Path) -> None:
+    path = str(shared_data / "real" / "tox21.csv")
+    tasks = {"NR-AR": "binary"}
+    with pytest.raises(ValueError, match=r"data rows 1323, 2291, .* set featurize.smiles.invalid: drop"):
+        tabular(path=path, tasks=tasks, featurize={"smiles": {"method": "morgan"}}).load()
+    with pytest.raises(ValueError, match="unknown featurizer 'ecfp'; choose one of morgan"):
+        tabular(path=path, tasks=tasks, featurize={"smiles": {"method": "ecfp"}})
+    with pytest.raises(ValueError, match=r"featurize.smiles: options of 'morgan': radius:"):
+        tabular(path=path, tasks=tasks, featurize={"smiles": {"options": {"radius": 0}}})
+    with pytest.raises(ValueError, match=r"featurize: columns \['NR-AR'\] are tasks"):
+        tabular(path=path, tasks=tasks, featurize={"NR-AR": {}})
+    sarcos = {"path": str(shared_data / "real" / "sarcos.csv"), "tasks": {"tau1": "regression"}}
+    assert tabular(**sarcos).fingerprint() == tabular(**sarcos, featurize={}).fingerprint()
+    with_fp = tabular(path=path, tasks=tasks, featurize={"smiles": {"invalid": "drop"}})
+    assert with_fp.fingerprint() != tabular(path=path, tasks=tasks, inputs=["NR-AR-LBD"]).fingerprint()

@@ -1,4 +1,4 @@
-"""``tabular``: the user's own multi-task data from a CSV or Parquet file.
+"""``tabular``: the user's own multi-task data from a CSV, Parquet or ARFF file.
 
 One row per sample; some columns are inputs (numeric), the others the tasks, each with a kind:
 
@@ -15,6 +15,9 @@ Missing labels (empty cells) are masked out of that task's loss and metric (NaN 
 for class targets). Missing *inputs* are imputed with the training-split mean of the column (the
 default, ``missing_inputs: mean``) or rejected (``missing_inputs: error``). Inputs are standardised
 with training-split statistics (a constant column becomes 0).
+
+Text columns can become numeric inputs through a featuriser named per column in ``featurize`` (e.g. Morgan
+fingerprints of SMILES with RDKit, :mod:`workers.datasets.featurize`).
 
 Splits come from ``split_column`` (values ``train``/``validation``/``test``) or are drawn at random by
 ``seed`` with ``fractions`` (default 0.7/0.15/0.15). The fingerprint contains the sha256 of the file's
@@ -36,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from workers.datasets import register
 from workers.datasets.base import SPLITS, Dataset, Split, SplitName, TaskInfo, TaskKind
+from workers.datasets.featurize import FeaturizeSpec, featurize
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ class TabularParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="CSV (.csv, .csv.gz, .txt) or Parquet (.parquet, .pq) file")
+    path: str = Field(description="CSV (.csv, .csv.gz, .txt), Parquet (.parquet, .pq) or ARFF (.arff) file")
     tasks: dict[str, TabularKind] = Field(description="task column -> regression | binary | multiclass")
     inputs: list[str] | None = Field(None, description="input columns; default: every non-task column")
     split_column: str | None = Field(None, description="column with train/validation/test per row")
@@ -64,6 +68,11 @@ class TabularParams(BaseModel):
     missing_inputs: Literal["mean", "error"] = Field("mean", description="impute with the training mean")
     standardize_targets: bool = Field(
         True, description="standardise regression targets on the training split"
+    )
+    featurize: dict[str, FeaturizeSpec] = Field(
+        default_factory=dict,
+        description="text column -> featuriser turning it into numeric inputs, e.g. "
+        "{'smiles': {'method': 'morgan', 'options': {'bits': 2048}}}",
     )
 
     @field_validator("path")
@@ -102,6 +111,14 @@ class TabularParams(BaseModel):
                 raise ValueError(f"inputs: columns {clash} are also tasks; a column is an input or a task")
         if self.split_column is not None and self.split_column in self.tasks:
             raise ValueError(f"split_column: {self.split_column!r} is also a task column")
+        clash = sorted(set(self.featurize) & ({*self.tasks} | {self.split_column}))
+        if clash:
+            raise ValueError(f"featurize: columns {clash} are tasks or the split column, not inputs")
+        for column, spec in self.featurize.items():
+            try:
+                spec.featurizer()
+            except ValueError as exc:
+                raise ValueError(f"featurize.{column}: {exc}") from None
         return self
 
 
@@ -133,6 +150,8 @@ class TabularDataset(Dataset):
 
     def fingerprint(self) -> str:
         params = self.p.model_dump(mode="json", exclude={"path"})
+        if not params["featurize"]:  # a file without featurisers keeps the fingerprint it had before them
+            del params["featurize"]
         payload = {"name": self.name, "version": self.version, "params": params, "sha256": self.file_sha256()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -164,15 +183,23 @@ class TabularDataset(Dataset):
         try:
             if suffixes.endswith((".parquet", ".pq")):
                 frame = pd.read_parquet(path)
+            elif suffixes.endswith(".arff"):
+                frame = _read_arff(path)
             else:
                 frame = pd.read_csv(path, skipinitialspace=True)
         except FileNotFoundError:
             raise ValueError(f"path: file {self.p.path!r} not found") from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
-            raise ValueError(f"path: cannot read {self.p.path!r} as CSV or Parquet: {exc}") from None
+        except (
+            pd.errors.ParserError,
+            pd.errors.EmptyDataError,
+            OSError,
+            ValueError,
+            NotImplementedError,
+        ) as exc:
+            raise ValueError(f"path: cannot read {self.p.path!r} as CSV, Parquet or ARFF: {exc}") from None
         frame.columns = [str(c).strip() for c in frame.columns]
         self._check_columns(frame)
-        return frame
+        return featurize(frame, self.p.featurize, self.p.path) if self.p.featurize else frame
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
         columns = set(frame.columns)
@@ -181,6 +208,7 @@ class TabularDataset(Dataset):
             ("tasks", list(self.p.tasks)),
             ("inputs", self.p.inputs or []),
             ("split_column", [self.p.split_column] if self.p.split_column else []),
+            ("featurize", list(self.p.featurize)),
         ):
             missing = [n for n in names if n not in columns]
             if missing:
@@ -219,7 +247,9 @@ class TabularDataset(Dataset):
     ) -> dict[SplitName, torch.Tensor]:
         excluded = set(self.p.tasks) | ({self.p.split_column} if self.p.split_column else set())
         columns = (
-            self.p.inputs if self.p.inputs is not None else [c for c in frame.columns if c not in excluded]
+            self._named_inputs(frame)
+            if self.p.inputs is not None
+            else [c for c in frame.columns if c not in excluded]
         )
         if not columns:
             raise ValueError("inputs: the file has no column left for inputs besides the task columns")
@@ -250,6 +280,18 @@ class TabularDataset(Dataset):
         std = np.where(std > 1e-12, std, 1.0)
         scaled = (np.where(np.isnan(values), mean, values) - mean) / std
         return {s: torch.from_numpy(scaled[index].astype(np.float32)) for s, index in rows.items()}
+
+    def _named_inputs(self, frame: pd.DataFrame) -> list[str]:
+        """The ``inputs`` columns, a featurised column standing for all its features."""
+        assert self.p.inputs is not None
+        out: list[str] = []
+        for column in self.p.inputs:
+            if column in self.p.featurize:
+                prefix = f"{column}:{self.p.featurize[column].method}:"
+                out.extend(c for c in frame.columns if c.startswith(prefix))
+            else:
+                out.append(column)
+        return out
 
     def _target(
         self, frame: pd.DataFrame, column: str, kind: str, rows: dict[SplitName, np.ndarray]
@@ -342,6 +384,20 @@ class TabularDataset(Dataset):
                 targets[split][column] = per_split[split]
         self._tasks = infos
         return {s: Split(inputs[s], targets[s]) for s in SPLITS}
+
+
+def _read_arff(path: Path) -> pd.DataFrame:
+    """An ARFF file (Weka's format, e.g. Mulan's multi-target sets) as a DataFrame: numeric attributes as
+    floats, nominal ones as text, missing values (``?``) as empty cells."""
+    from scipy.io import arff
+
+    data, _ = arff.loadarff(path)
+    frame = pd.DataFrame(data)
+    for column in frame.columns:
+        if frame[column].dtype == object:  # nominal: bytes -> text, b"?" -> missing
+            text = frame[column].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+            frame[column] = text.where(text != "?")
+    return frame
 
 
 def _is_numeric(series: pd.Series) -> bool:
