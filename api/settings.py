@@ -12,7 +12,8 @@ Variables (default in brackets):
 * TASKGROUP_DATA_DIR: dataset files and caches; a job's dataset paths must lie in it [~/.cache/taskgrouping]
 * TASKGROUP_RUNS_DIR: Ray Tune's experiment folders and the drivers' logs [~/.cache/taskgrouping/runs]
 * TASKGROUP_MAX_UPLOAD_BYTES: largest accepted request body, 413 above it [8 MiB]
-* TASKGROUP_SOLVE_MAX_TASKS: largest table ``POST /solve`` accepts (the exact solver grows as 3^n) [12]
+* TASKGROUP_SOLVE_MAX_TASKS: largest table ``POST /solve`` accepts [64]
+* TASKGROUP_SOLVE_TIME_LIMIT: longest and default ``time_limit`` of ``POST /solve``, seconds [60]
 * TASKGROUP_RUN_JOBS: false = queue jobs but never start drivers (read-only replicas, tests) [true]
 * TASKGROUP_DASHBOARD: start the Ray dashboard with a local Ray [true]
 * TASKGROUP_DASHBOARD_URL: the dashboard URL users can open (behind a proxy, in Docker) [from Ray]
@@ -44,6 +45,7 @@ ENV_VARS: dict[str, str] = {
     "runs_dir": "TASKGROUP_RUNS_DIR",
     "max_upload_bytes": "TASKGROUP_MAX_UPLOAD_BYTES",
     "solve_max_tasks": "TASKGROUP_SOLVE_MAX_TASKS",
+    "solve_time_limit": "TASKGROUP_SOLVE_TIME_LIMIT",
     "run_jobs": "TASKGROUP_RUN_JOBS",
     "dashboard": "TASKGROUP_DASHBOARD",
     "dashboard_url": "TASKGROUP_DASHBOARD_URL",
@@ -66,7 +68,8 @@ class Settings(BaseModel):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "taskgrouping")
     runs_dir: Path = Field(default_factory=default_runs_dir)
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024)
-    solve_max_tasks: int = Field(12, ge=2, le=16)
+    solve_max_tasks: int = Field(64, ge=2, le=64)
+    solve_time_limit: float = Field(60.0, gt=0, le=3600)
     run_jobs: bool = True
     dashboard: bool = True
     dashboard_url: str | None = None

@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from grouping.affinity import pairwise_affinity
 from grouping.budgets import parse_budgets
+from grouping.candidate_groups import candidate_groups
 from grouping.hoa import MissingPairError, higher_order_approximation
 from grouping.results import BudgetCurve
 from grouping.solver import budget_curve
@@ -86,16 +88,39 @@ def aligned_scoring(selection: LossTable, scoring: LossTable | None) -> LossTabl
     return LossTable(selection.tasks, scoring.rows.values())
 
 
+HOA_ALL_SUBSETS = 12
+"""Up to this many tasks HOA predicts every subset of three or more (the paper's); above, only the promising
+groups of the table's pairwise affinity (:func:`grouping.candidate_groups.candidate_groups`)."""
+
+
+def predicted_table(selection: LossTable) -> LossTable:
+    """``selection`` with HOA's predictions (Standley et al., section 3.4): every subset of 3+ tasks for up
+    to :data:`HOA_ALL_SUBSETS` tasks; above, only the groups the pairs' affinity makes promising, so 2^n
+    subsets are never listed. ValueError naming a missing pair."""
+    groups = None
+    if selection.n_tasks > HOA_ALL_SUBSETS:
+        groups = candidate_groups(pairwise_affinity(selection))
+    try:
+        return higher_order_approximation(selection, groups=groups)
+    except MissingPairError as exc:
+        raise ValueError(
+            f"HOA cannot predict network {exc.network}: no pair network {', '.join(exc.missing)} "
+            "(HOA needs every pair network of the tasks)"
+        ) from None
+
+
 def solve_tables(
     selection: LossTable,
     scoring: LossTable | None = None,
     options: SolveOptions | None = None,
     *,
     max_tasks: int | None = None,
+    max_seconds: float | None = None,
 ) -> BudgetCurve:
     """The budget curve of ``selection`` (scored on ``scoring``) under ``options``.
 
-    ``max_tasks``: refuse larger tables (a service's limit; the message says how to go beyond it).
+    ``max_tasks``, ``max_seconds``: a service's limits (a larger table is refused, a longer time limit too;
+    without a time limit of its own a request gets ``max_seconds``); the messages say how to go beyond them.
     """
     options = options or SolveOptions()
     if max_tasks is not None and selection.n_tasks > max_tasks:
@@ -103,15 +128,16 @@ def solve_tables(
             f"the table has {selection.n_tasks} tasks; this service solves at most {max_tasks} "
             "(TASKGROUP_SOLVE_MAX_TASKS): use `taskgroup solve` for larger tables"
         )
+    if max_seconds is not None:
+        if options.time_limit is not None and options.time_limit > max_seconds:
+            raise ValueError(
+                f"time_limit: {options.time_limit:g} s is above this service's limit of {max_seconds:g} s "
+                "(TASKGROUP_SOLVE_TIME_LIMIT): ask for less, or use `taskgroup solve --time-limit`"
+            )
+        options = options.model_copy(update={"time_limit": options.time_limit or max_seconds})
     scoring = aligned_scoring(selection, scoring)
     if options.hoa:
-        try:
-            selection = higher_order_approximation(selection)
-        except MissingPairError as exc:
-            raise ValueError(
-                f"HOA cannot predict network {exc.network}: no pair network {', '.join(exc.missing)} "
-                "(HOA needs every pair network of the tasks)"
-            ) from None
+        selection = predicted_table(selection)
     return budget_curve(
         selection,
         budgets=options.budgets,
@@ -124,4 +150,4 @@ def solve_tables(
     )
 
 
-__all__ = ["SolveOptions", "aligned_scoring", "solve_tables"]
+__all__ = ["HOA_ALL_SUBSETS", "SolveOptions", "aligned_scoring", "predicted_table", "solve_tables"]

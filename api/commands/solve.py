@@ -49,6 +49,17 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument(
         "--weights", metavar="T=W,...", help="per-task weights: s=1,d=2 or a JSON object (default 1)"
     )
+    p.add_argument(
+        "--method",
+        choices=["auto", "dp", "milp"],
+        default="auto",
+        help="exact solver: dp (dense tables, at most 20 tasks), milp (sparse tables of any size), auto",
+    )
+    p.add_argument(
+        "--time-limit",
+        metavar="SECONDS",
+        help="stop the sparse solver after this long; each grouping then reports its optimality gap",
+    )
     p.add_argument("--tasks", metavar="NAMES", help="task names for the loss columns, e.g. s,d,n,k,e")
     p.add_argument(
         "--input-format", choices=["paper", "csv", "json"], help="default: from the file extension"
@@ -83,6 +94,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
             serve_by=args.serve_by,
             weights=args.weights,
             hoa=args.hoa,
+            method=args.method,
+            time_limit=args.time_limit,
         )
     except ValidationError as exc:
         raise CliError(format_validation_error(exc, flags=True)) from None

@@ -57,6 +57,15 @@ _FORM_SCHEMA: dict[str, Any] = {
         "serve_by": {"type": "string", "enum": ["selection", "scoring"]},
         "weights": {"type": "string", "description": "'s=1,d=2' or a JSON object"},
         "hoa": {"type": "boolean", "description": "predict 3+-task networks from pairs first (HOA)"},
+        "method": {
+            "type": "string",
+            "enum": ["auto", "dp", "milp"],
+            "description": "exact solver (default auto)",
+        },
+        "time_limit": {
+            "type": "number",
+            "description": "seconds for the sweep (sparse solver; default and maximum: the service setting)",
+        },
     },
 }
 
@@ -142,11 +151,7 @@ async def _from_form(request: Request) -> SolveInput:
         known = ", ".join(("file", "scoring", *FORM_FIELDS))
         raise ValueError(f"unknown form field(s) {', '.join(unknown)}; known: {known}")
     options = _options(
-        {
-            name: str(form.get(name)).strip()
-            for name in OPTION_FIELDS
-            if str(form.get(name) or "").strip()
-        }
+        {name: str(form.get(name)).strip() for name in OPTION_FIELDS if str(form.get(name) or "").strip()}
     )
     selection_upload = await _read_upload(form, "file", required=True)
     scoring_upload = await _read_upload(form, "scoring", required=False)
@@ -161,9 +166,9 @@ async def _from_form(request: Request) -> SolveInput:
     return SolveInput(loaded.selection, scoring, options)
 
 
-def compute(job: SolveInput, max_tasks: int) -> BudgetCurve:
+def compute(job: SolveInput, max_tasks: int, max_seconds: float | None = None) -> BudgetCurve:
     """Solve the budget curve (CPU-bound: runs in a worker thread)."""
-    return solve_tables(job.selection, job.scoring, job.options, max_tasks=max_tasks)
+    return solve_tables(job.selection, job.scoring, job.options, max_tasks=max_tasks, max_seconds=max_seconds)
 
 
 @router.post(
@@ -194,7 +199,8 @@ async def solve(request: Request, settings: SettingsDep) -> BudgetCurve:
                 "multipart/form-data (a loss-table file upload)",
             )
         limiter = getattr(request.app.state, "solve_limiter", None)
-        return await anyio.to_thread.run_sync(compute, job, settings.solve_max_tasks, limiter=limiter)
+        limits = (settings.solve_max_tasks, settings.solve_time_limit)
+        return await anyio.to_thread.run_sync(compute, job, *limits, limiter=limiter)
     except (ValueError, LookupError) as exc:
         raise unprocessable(str(exc)) from None
 
