@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from grouping.results import BudgetCurve
+from grouping.results import BudgetCurve, Grouping
 from search.records import JobResult, Progress
 
 
 def _number(value: float | None, digits: int = 5) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _unproven(record: Grouping) -> bool:
+    return record.optimality_gap is not None and record.optimality_gap > 0
 
 
 def format_curve(curve: BudgetCurve, head: list[str] | None = None) -> str:
@@ -27,12 +31,18 @@ def format_curve(curve: BudgetCurve, head: list[str] | None = None) -> str:
         networks = [
             f"{net.label}{'*' if net.predicted else ''}({','.join(net.serves)})" for net in record.networks
         ]
+        gap = f"  (within {100 * record.optimality_gap:.2g}% of the optimum)" if _unproven(record) else ""
         lines.append(
             f"{record.budget:6g}  {record.cost:5g}  {_number(record.selection_total):>9}  "
-            f"{_number(record.scoring_total):>9}  {' + '.join(networks)}"
+            f"{_number(record.scoring_total):>9}  {' + '.join(networks)}{gap}"
         )
     if any(net.predicted for record in curve.curve for net in record.networks):
         lines.append("* predicted by HOA, not trained")
+    if any(_unproven(record) for record in curve.curve):
+        lines.append(
+            "within x% of the optimum: the time limit stopped the solver before it proved this selection "
+            "optimal (raise time_limit)"
+        )
     if any(record.scoring_total is None for record in curve.curve):
         lines.append("scoring '-': no scoring losses for a chosen network (or no scoring table)")
     return "\n".join(lines)

@@ -69,6 +69,7 @@ class _Node:
     heads: np.ndarray = field(compare=False)  # packed bool mask of allowed heads
     forced: tuple[int, ...] = field(compare=False)
     multipliers: np.ndarray = field(compare=False)
+    budget: int = field(compare=False)  # the budget, or the ties' cost once the node can only hold ties
 
 
 def _view(heads: Heads, mask: np.ndarray) -> Heads:
@@ -113,6 +114,14 @@ class _Best:
         least = min((self.heads.cost(r), len(r)) for r in ties)
         self.ties = {r: v for r, v in ties.items() if (self.heads.cost(r), len(r)) == least}
 
+    def improves(self, bound: float) -> bool:
+        """Whether a node with this bound may hold a selection better than the ties (beyond ``RTOL``)."""
+        return bound < self.value - RTOL * abs(self.value)
+
+    def tie_cost(self) -> int:
+        """The cost of the recorded ties: a node that can only hold ties needs no larger budget."""
+        return min(self.heads.cost(r) for r in self.ties)
+
     def ranked(self) -> list[tuple[int, ...]]:
         return sorted(self.ties, key=lambda r: (self.ties[r], r))
 
@@ -135,7 +144,7 @@ class BranchAndBound:
         self.best = _Best(heads, rank, tuple(sorted(start)), budget)
         self._counter = itertools.count()
         root = heads.units[heads.rows] <= budget
-        self._heap = [_Node(-np.inf, next(self._counter), np.packbits(root), (), multipliers)]
+        self._heap = [_Node(-np.inf, next(self._counter), np.packbits(root), (), multipliers, budget)]
         self.nodes = 0
 
     def run(self, stop: Callable[[], bool] | None = None) -> Search:
@@ -157,8 +166,8 @@ class BranchAndBound:
                     best.value,
                 )
             mask = np.unpackbits(node.heads, count=n_heads).astype(bool)
-            for bound, child, forced, u in _expand(self.heads, self.budget, mask, node, best):
-                heapq.heappush(heap, _Node(bound, next(self._counter), np.packbits(child), forced, u))
+            for bound, child, forced, u, budget in _expand(self.heads, mask, node, best):
+                heapq.heappush(heap, _Node(bound, next(self._counter), np.packbits(child), forced, u, budget))
         return Search(best.ranked(), best.value, True, self.nodes, best.collecting)
 
 
@@ -175,15 +184,8 @@ def branch_and_bound(
     return BranchAndBound(heads, budget, start, multipliers, rank).run(stop)
 
 
-def _expand(heads: Heads, budget: int, mask: np.ndarray, node: _Node, best: _Best):
-    """Bound one node; yield its children ``(bound, head mask, forced, multipliers)``."""
-    view = _view(heads, mask)
-    if np.bincount(view.tasks, minlength=heads.n).min() == 0:
-        return  # some task can no longer be served
-    forced = np.zeros(heads.n_rows, dtype=bool)
-    forced[list(node.forced)] = True
-    margin = bound_margin(heads, node.multipliers, best.value)
-    lag = lagrangian_bound(
+def _node_bound(view: Heads, budget: int, node: _Node, forced: np.ndarray, best: _Best, margin: float):
+    return lagrangian_bound(
         view,
         budget,
         best.cap() + margin,
@@ -192,9 +194,35 @@ def _expand(heads: Heads, budget: int, mask: np.ndarray, node: _Node, best: _Bes
         patience=5,
         forced=forced,
     )
-    u = lag.multipliers
+
+
+def _expand(heads: Heads, mask: np.ndarray, node: _Node, best: _Best):
+    """Bound one node; yield its children ``(bound, head mask, forced, multipliers, budget)``.
+
+    A node whose bound shows it holds no selection better than the ties can only add ties, and only ties of
+    the ties' cost or less are kept (rule 2 of :mod:`grouping.ties`): it is bounded again (and its children
+    searched) within that cost. On degenerate tables (many equal losses) this ends the otherwise endless
+    enumeration of costlier ties."""
+    view = _view(heads, mask)
+    if np.bincount(view.tasks, minlength=heads.n).min() == 0:
+        return  # some task can no longer be served
+    forced = np.zeros(heads.n_rows, dtype=bool)
+    forced[list(node.forced)] = True
+    if heads.cost(node.forced) > node.budget:
+        return
+    margin = bound_margin(heads, node.multipliers, best.value)
+    budget = node.budget
+    lag = _node_bound(view, budget, node, forced, best, margin)
     if lag.bound > best.cap() + margin:
         return
+    if not best.improves(lag.bound) and best.tie_cost() < budget:
+        budget = best.tie_cost()
+        if heads.cost(node.forced) > budget:
+            return
+        lag = _node_bound(view, budget, node, forced, best, margin)
+        if lag.bound > best.cap() + margin:
+            return
+    u = lag.multipliers
     bound, x, reduced = relaxed(view, u, budget, forced)
     bound = max(bound, lag.bound)
     # reduced-cost fixing: networks that cannot be in a selection within the threshold
@@ -213,7 +241,7 @@ def _expand(heads: Heads, budget: int, mask: np.ndarray, node: _Node, best: _Bes
     excess = np.abs(1.0 - served)
     integral = np.all((x < 1e-9) | (x > 1 - 1e-9))
     if integral and excess.max() < 1e-9:
-        yield from _split_off(heads, mask, node, rounded, bound, u)
+        yield from _split_off(heads, mask, node, rounded, bound, u, budget)
         return
     t = _branch_task(view, heads.n, excess)
     if t is None:  # no task to split by loss: branch on a network (chosen for sure / removed)
@@ -221,8 +249,8 @@ def _expand(heads: Heads, budget: int, mask: np.ndarray, node: _Node, best: _Bes
         if not free:  # only forced networks are used: the node holds the forced set and its supersets
             return
         pick = max(free, key=lambda r: (min(x[r], 1 - x[r]), -r))
-        yield bound, mask, tuple(sorted((*node.forced, pick))), u
-        yield bound, mask & (heads.rows != pick), node.forced, u
+        yield bound, mask, tuple(sorted((*node.forced, pick))), u, budget
+        yield bound, mask & (heads.rows != pick), node.forced, u, budget
         return
     own = np.flatnonzero(view.tasks == t)
     values = view.values[own]
@@ -235,9 +263,9 @@ def _expand(heads: Heads, budget: int, mask: np.ndarray, node: _Node, best: _Bes
     left = mask.copy()
     left[index[own[~low]]] = False
     right = mask & ~np.isin(heads.rows, view.rows[own[low]])
-    yield bound, left, node.forced, u
+    yield bound, left, node.forced, u, budget
     if not set(node.forced) & set(view.rows[own[low]].tolist()):
-        yield bound, right, node.forced, u
+        yield bound, right, node.forced, u, budget
 
 
 def _branch_task(view: Heads, n: int, excess: np.ndarray) -> int | None:
@@ -255,13 +283,13 @@ def _branch_task(view: Heads, n: int, excess: np.ndarray) -> int | None:
     return t if score[t] > 1e-9 else None
 
 
-def _split_off(heads, mask, node, rows, bound, u):
+def _split_off(heads, mask, node, rows, bound, u, budget):
     """Children covering the node without the selection ``rows`` and its supersets."""
     free = [r for r in rows if r not in node.forced]
     forced = list(node.forced)
     for r in free:
         child = mask & (heads.rows != r)
-        yield bound, child, tuple(sorted(forced)), u
+        yield bound, child, tuple(sorted(forced)), u, budget
         forced.append(r)
 
 

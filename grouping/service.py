@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from grouping.affinity import pairwise_affinity
 from grouping.budgets import parse_budgets
 from grouping.candidate_groups import candidate_groups
-from grouping.hoa import MissingPairError, higher_order_approximation
+from grouping.candidates import FULL
+from grouping.hoa import MissingPair, MissingPairError, higher_order_approximation
 from grouping.results import BudgetCurve
 from grouping.solver import budget_curve
 from grouping.table import LossTable
@@ -93,15 +94,20 @@ HOA_ALL_SUBSETS = 12
 groups of the table's pairwise affinity (:func:`grouping.candidate_groups.candidate_groups`)."""
 
 
-def predicted_table(selection: LossTable) -> LossTable:
-    """``selection`` with HOA's predictions (Standley et al., section 3.4): every subset of 3+ tasks for up
-    to :data:`HOA_ALL_SUBSETS` tasks; above, only the groups the pairs' affinity makes promising, so 2^n
-    subsets are never listed. ValueError naming a missing pair."""
+def predicted_table(
+    selection: LossTable, capacity: float = FULL, on_missing_pair: MissingPair = "error"
+) -> LossTable:
+    """``selection`` with HOA's predictions at ``capacity`` (Standley et al., section 3.4): every subset of
+    3+ tasks for up to :data:`HOA_ALL_SUBSETS` tasks; above, only the groups the pairs' affinity makes
+    promising, so 2^n subsets are never listed. A missing pair is a ValueError naming it, or with
+    ``on_missing_pair="skip"`` the groups that need it are left out."""
     groups = None
     if selection.n_tasks > HOA_ALL_SUBSETS:
-        groups = candidate_groups(pairwise_affinity(selection))
+        groups = candidate_groups(pairwise_affinity(selection, capacity))
     try:
-        return higher_order_approximation(selection, groups=groups)
+        return higher_order_approximation(
+            selection, capacity=capacity, groups=groups, on_missing_pair=on_missing_pair
+        )
     except MissingPairError as exc:
         raise ValueError(
             f"HOA cannot predict network {exc.network}: no pair network {', '.join(exc.missing)} "

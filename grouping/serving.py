@@ -26,9 +26,7 @@ def serve_by_table(networks: Sequence[Candidate], table: LossTable) -> dict[str,
     return out
 
 
-def serving(
-    networks: Sequence[Candidate], table: LossTable, role: str = "selection"
-) -> dict[str, Candidate]:
+def serving(networks: Sequence[Candidate], table: LossTable, role: str = "selection") -> dict[str, Candidate]:
     """:func:`serve_by_table`, checked: ValueError if a network is not in ``table`` (the ``role`` table) or
     a task has no network."""
     missing = [c.label() for c in networks if c not in table]

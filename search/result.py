@@ -20,9 +20,9 @@ from grouping import (
     LossTableModel,
     TableRow,
     budget_curve,
-    higher_order_approximation,
 )
 from grouping.evaluation import fixed_baselines
+from grouping.service import predicted_table
 from grouping.solver import split_feasible
 from search.plan import Plan
 from search.records import JobResult, MissingTraining, Provenance, TrainingSummary
@@ -60,11 +60,12 @@ def _mean_rows(
 
 
 def _with_hoa(measured: LossTable, capacities: list[float]) -> LossTable:
-    """The measured table plus HOA predictions of every >= 3-task candidate at each subset capacity;
-    a group whose pairs are missing (failed trainings) is left out rather than guessed."""
+    """The measured table plus HOA predictions at each subset capacity (every >= 3-task group, or for many
+    tasks the promising ones: :func:`grouping.service.predicted_table`); a group whose pairs are missing
+    (failed trainings) is left out rather than guessed."""
     rows = {c: measured[c] for c in measured}
     for capacity in capacities:
-        predicted = higher_order_approximation(measured, capacity=capacity, on_missing_pair="skip")
+        predicted = predicted_table(measured, capacity, on_missing_pair="skip")
         for candidate in predicted:
             rows.setdefault(candidate, predicted[candidate])
     return LossTable(measured.tasks, rows.values())
@@ -147,6 +148,7 @@ def build_result(job_id: str, spec: JobSpec, plan: Plan, linked: list[JobTrainin
         weights=spec.weights,
         objective=spec.objective,
         serve_by=spec.serve_by,
+        time_limit=spec.solve_time_limit,
     )
     baselines = fixed_baselines(
         selection,

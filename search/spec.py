@@ -23,7 +23,7 @@ from workers.spec import DatasetRef, TrainingSettings
 
 Approximation = Literal["exhaustive", "esa", "hoa"]
 APPROXIMATIONS: tuple[str, ...] = ("exhaustive", "esa", "hoa")
-MAX_TASKS = 16
+MAX_TASKS = 40
 DEFAULT_MAX_TRAININGS = 1024  # 2^10: larger plans need `allow_large: true`
 DEFAULT_ESA_FIDELITY = 0.2  # the paper's early-stopping approximation judges networks at 20% of training
 
@@ -54,6 +54,11 @@ class Capacities(BaseModel):
         return sorted(set(values))
 
 
+DEFAULT_SOLVE_TIME_LIMIT = 600.0
+"""Seconds a job's solve may take by default: far above what the DP needs (milliseconds up to 12 tasks) and
+what the sparse solver needs on the tables measured (docs/solver.md), a guard against a job stuck solving."""
+
+
 class JobSpec(BaseModel):
     """One search: dataset + tasks + approximation + training settings + budgets."""
 
@@ -61,7 +66,7 @@ class JobSpec(BaseModel):
 
     dataset: DatasetRef = Field(description="a built-in dataset and its parameters (GET /datasets)")
     tasks: list[str] = Field(
-        ..., min_length=2, max_length=MAX_TASKS, description="the tasks to group (2 to 16 of the dataset's)"
+        ..., min_length=2, max_length=MAX_TASKS, description="the tasks to group (2 to 40 of the dataset's)"
     )
     approximation: Approximation = Field(
         "exhaustive",
@@ -97,6 +102,13 @@ class JobSpec(BaseModel):
         DEFAULT_MAX_TRAININGS, ge=1, description="refuse larger plans unless allow_large"
     )
     allow_large: bool = Field(False, description="allow plans above max_trainings")
+    solve_time_limit: float | None = Field(
+        DEFAULT_SOLVE_TIME_LIMIT,
+        gt=0,
+        description="seconds the solver may spend on the budget curve once the trainings ended (above 12 "
+        "tasks the exact sparse solver may need long on some tables); a curve cut short reports each "
+        "budget's optimality_gap; null: no limit",
+    )
     name: str | None = Field(None, max_length=200, description="a label for listings")
 
     @field_validator("budgets", mode="before")

@@ -93,6 +93,9 @@ def _table(result: Report) -> str:
             n.label + ("" if n.serves == n.tasks else f" (serves {''.join(n.serves)})")
             for n in record.networks
         )
+        gap = record.optimality_gap or 0.0
+        if gap > 0:
+            nets += f" (not proven optimal: within {100 * gap:.2g}%, the time limit stopped the solver)"
         rows.append(
             f"<tr><td>{record.budget:g}</td><td>{record.cost:g}</td><td>{record.selection_total:.5f}</td>"
             f"<td>{_total(record.scoring_total)}</td><td>{html.escape(nets)}</td></tr>"

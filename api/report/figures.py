@@ -95,23 +95,57 @@ def curve_figure(
     return _png(fig)
 
 
+MANY_TASKS = 12
+"""Above this many tasks the figures switch to their many-task layouts (no numbers in cells, labels turned,
+tasks ordered by similarity; the groupings as a task x budget grid) so they stay readable up to 40 tasks."""
+
+
+def similarity_order(gain: np.ndarray) -> list[int]:
+    """Task indices ordered so that tasks with similar affinity profiles sit together (average-linkage
+    clustering of the symmetric mean gain; unknown pairs count as 0)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import pdist
+
+    n = gain.shape[0]
+    if n < 3:
+        return list(range(n))
+    symmetric = np.nan_to_num((gain + gain.T) / 2)
+    return [int(i) for i in leaves_list(linkage(pdist(symmetric), method="average"))]
+
+
 def affinity_figure(affinity: AffinityTable, title: str = "Pairwise task affinity") -> bytes:
-    """Heat map of ``gain[row, column]`` in %: red = the column task hurts the row task, blue = helps."""
+    """Heat map of ``gain[row, column]`` in %: red = the column task hurts the row task, blue = helps. Above
+    :data:`MANY_TASKS` tasks: no numbers in the cells, tasks ordered by similarity, labels turned."""
     n = len(affinity.tasks)
-    values = 100.0 * affinity.gain
+    many = n > MANY_TASKS
+    order = similarity_order(affinity.gain) if many else list(range(n))
+    values = 100.0 * affinity.gain[np.ix_(order, order)]
+    tasks = [affinity.tasks[i] for i in order]
     finite = values[np.isfinite(values)]
     # the colour scale saturates at the 90th percentile of |gain| so that one outlier (the paper's e with s:
     # -60%) does not wash out the rest; the printed numbers are exact
     limit = float(np.quantile(np.abs(finite), 0.9)) if finite.size else 1.0
     limit = limit or 1.0
-    size = max(3.6, 0.75 * n + 1.8)
+    size = min(14.0, 0.3 * n + 3.0) if many else max(3.6, 0.75 * n + 1.8)
     fig = Figure(figsize=(size + 1.0, size))
     ax = fig.subplots()
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", vmin=-limit, vmax=limit)
-    ax.set_xticks(range(n), affinity.tasks)
-    ax.set_yticks(range(n), affinity.tasks)
+    font = 7 if many else None
+    ax.set_xticks(range(n), tasks, rotation=90 if many else 0, fontsize=font)
+    ax.set_yticks(range(n), tasks, fontsize=font)
     ax.set_xlabel("trained together with")
     ax.set_ylabel("task whose loss changes")
+    if many:
+        title += " (tasks ordered by similarity)"
+    else:
+        _annotate(ax, values, limit)
+    fig.colorbar(image, ax=ax, label="relative gain vs. alone (%)", shrink=0.8, extend="both")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def _annotate(ax: Any, values: np.ndarray, limit: float) -> None:
+    n = values.shape[0]
     for i in range(n):
         for j in range(n):
             if i != j and math.isfinite(values[i, j]):
@@ -125,17 +159,17 @@ def affinity_figure(affinity: AffinityTable, title: str = "Pairwise task affinit
                     fontsize=8 if n < 8 else 7,
                     color="white" if strong else "black",
                 )
-    fig.colorbar(image, ax=ax, label="relative gain vs. alone (%)", shrink=0.8, extend="both")
-    ax.set_title(title)
-    return _png(fig)
 
 
 def groupings_figure(curve: BudgetCurve, title: str = "Chosen networks per budget") -> bytes:
-    """One row per budget; each chosen network a box of task cells (filled = served, hollow = auxiliary)."""
+    """One row per budget; each chosen network a box of task cells (filled = served, hollow = auxiliary).
+    Above :data:`MANY_TASKS` tasks: :func:`assignment_figure`."""
     tasks = list(curve.tasks)
     records = list(curve.curve)
     if not records:
         raise ValueError("curve: the result has no groupings to draw")
+    if len(tasks) > MANY_TASKS:
+        return assignment_figure(curve, title)
     width = max(sum(len(net.tasks) + 0.6 for net in r.networks) for r in records)
     fig = Figure(figsize=(max(6.0, 0.42 * width + 3.5), 0.48 * len(records) + 1.2))
     ax = fig.subplots()
@@ -204,4 +238,63 @@ def groupings_figure(curve: BudgetCurve, title: str = "Chosen networks per budge
     return _png(fig)
 
 
-__all__ = ["BaselinePoint", "affinity_figure", "curve_figure", "curve_points", "groupings_figure"]
+def _task_order(curve: BudgetCurve) -> list[str]:
+    """Tasks in the order of the networks that serve them at the middle budget (a group's tasks together)."""
+    middle = curve.curve[len(curve.curve) // 2]
+    order = [t for net in middle.networks for t in net.serves]
+    return order + [t for t in curve.tasks if t not in order]
+
+
+def assignment_figure(curve: BudgetCurve, title: str = "Chosen networks per budget") -> bytes:
+    """The groupings of many tasks as a grid: a column per task, a row per budget; each cell names (and
+    colours) the network that serves the task at that budget, so a group is a run of one colour. A cell of a
+    half-size network is hatched, of a predicted (never trained) one outlined in grey."""
+    tasks = _task_order(curve)
+    column = {t: j for j, t in enumerate(tasks)}
+    rows = list(curve.curve)
+    fig = Figure(figsize=(min(16.0, 0.28 * len(tasks) + 3.0), 0.45 * len(rows) + 2.2))
+    ax = fig.subplots()
+    palette = colormaps["tab20"]
+    for i, record in enumerate(rows):
+        y = len(rows) - 1 - i
+        for k, net in enumerate(record.networks, start=1):
+            for task in net.serves:
+                ax.add_patch(
+                    Rectangle(
+                        (column[task] - 0.45, y - 0.4),
+                        0.9,
+                        0.8,
+                        facecolor=palette((k - 1) % 20),
+                        edgecolor="#888888" if net.predicted else "white",
+                        hatch="///" if net.capacity < 1.0 else None,
+                        linewidth=1.0,
+                    )
+                )
+                ax.text(column[task], y, str(k), ha="center", va="center", fontsize=6)
+        total = record.scoring_total if record.scoring_total is not None else record.selection_total
+        tail = "" if record.scoring_total is not None else " (val.)"
+        ax.text(len(tasks) - 0.2, y, f"{total:.4f}{tail}", va="center", fontsize=7)
+    ax.set_xlim(-0.6, len(tasks) + 2.4)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xticks(range(len(tasks)), tasks, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"{r.budget:g} SNT" for r in reversed(rows)])
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(
+        f"{title}\n(a cell: the number of the network that serves the task at that budget; hatched = half "
+        "size, grey edge = predicted;\nright: total test loss, or (val.) validation total)",
+        fontsize=9,
+    )
+    return _png(fig)
+
+
+__all__ = [
+    "MANY_TASKS",
+    "BaselinePoint",
+    "affinity_figure",
+    "assignment_figure",
+    "curve_figure",
+    "curve_points",
+    "groupings_figure",
+    "similarity_order",
+]

@@ -145,3 +145,71 @@ def test_curve_points_never_mix_test_and_validation_totals() -> None:
     assert [b for b, _ in tested] == [r.budget for r in result.curve[1:]]
     assert validation == [(r.budget, r.selection_total) for r in result.curve]
     assert all(png.startswith(PNG) for png in render_figures(result).values())
+
+
+def planted_many(n_clusters: int = 8, size: int = 3) -> JobResult:
+    """``n_clusters`` clusters of ``size`` tasks (c0t0, c0t1, ...): within a cluster tasks help each other
+    (x0.8), across clusters they hurt (x1.2). Measured: singles, halves, pairs, the clusters and all tasks."""
+    from itertools import combinations
+
+    tasks = tuple(f"c{c}t{k}" for c in range(n_clusters) for k in range(size))
+
+    def losses(group: tuple[str, ...]) -> dict[str, float]:
+        if len(group) == 1:
+            return {group[0]: 1.0}
+        same = {
+            t: sum(0.8 if o[:2] == t[:2] else 1.2 for o in group if o != t) / (len(group) - 1) for t in group
+        }
+        return same
+
+    rows: dict[Candidate, dict[str, float]] = {}
+    for t in tasks:
+        rows[Candidate((t,))] = losses((t,))
+        rows[Candidate((t,), 0.5)] = {t: 1.1}
+    for group in combinations(tasks, 2):
+        rows[Candidate(group)] = losses(group)
+    for c in range(n_clusters):
+        group = tuple(f"c{c}t{k}" for k in range(size))
+        rows[Candidate(group)] = losses(group)
+    rows[Candidate(tasks)] = losses(tasks)
+    table = LossTable.from_losses(tasks, rows)
+    return make_result("many", table, table, budgets=[1.0, 4.0, 8.0, 12.0])
+
+
+def test_many_task_figures_stay_bounded_and_order_tasks_by_similarity() -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    from api.report.figures import MANY_TASKS, similarity_order
+
+    result = planted_many()
+    assert len(result.tasks) > MANY_TASKS
+    figures = render_figures(result)
+    assert set(figures) == set(FIGURES)
+    for name, png in figures.items():
+        width, height = Image.open(BytesIO(png)).size
+        # the many-task layouts cap the figure size (16 x 14 inches at the report's dpi), whatever n is
+        assert width <= 16 * 100 + 200 and height <= 14 * 100 + 200, (name, width, height)
+    # the clustering order keeps each planted cluster's tasks together
+    aff = result_affinity(result)
+    order = [aff.tasks[i] for i in similarity_order(aff.gain)]
+    clusters = [t[:2] for t in order]
+    assert all(len(set(clusters[i : i + 3])) == 1 for i in range(0, len(order), 3))
+    # at 8 SNT the planted clusters are the chosen networks
+    at8 = next(r for r in result.curve if r.budget == 8.0)
+    assert sorted(net.tasks for net in at8.networks) == [[f"c{c}t{k}" for k in range(3)] for c in range(8)]
+
+
+def test_a_selection_not_proven_optimal_says_so_in_the_text_and_the_page() -> None:
+    from api.render import format_curve
+
+    result = planted_result()
+    proven = format_curve(result)
+    assert "optimum" not in proven
+    records = [r.model_copy(update={"optimality_gap": 0.012 if r.budget == 2 else 0.0}) for r in result.curve]
+    cut = result.model_copy(update={"curve": records})
+    text = format_curve(cut)
+    assert "(within 1.2% of the optimum)" in text and "raise time_limit" in text
+    assert text.count("of the optimum)") == 1
+    assert "not proven optimal: within 1.2%" in render_html(cut, render_figures(cut))

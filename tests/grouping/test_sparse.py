@@ -230,3 +230,40 @@ def test_negative_losses_and_objectives_match_the_dp(seed):
         dp = budget_curve(table, weights=weights, objective=objective, method="dp")
         milp = budget_curve(table, weights=weights, objective=objective, method="milp")
         assert milp == dp
+
+
+def clustered_table(clusters: int, size: int) -> LossTable:
+    """A degenerate table (equal losses everywhere): ``clusters`` clusters of ``size`` tasks, a task's loss
+    0.8 with its cluster mates and 1.2 with others; singles, halves, every pair, the clusters and
+    all tasks measured. Above ``clusters`` SNT countless costlier selections tie with the clusters."""
+    from itertools import combinations
+
+    tasks = tuple(f"c{c}t{k}" for c in range(clusters) for k in range(size))
+
+    def row(group: tuple[str, ...]) -> TableRow:
+        if len(group) == 1:
+            return TableRow(C(group), {group[0]: 1.0})
+        mean = {
+            t: sum(0.8 if o[:2] == t[:2] else 1.2 for o in group if o != t) / (len(group) - 1) for t in group
+        }
+        return TableRow(C(group), mean)
+
+    groups = [(t,) for t in tasks] + list(combinations(tasks, 2)) + [tasks]
+    groups += [tuple(f"c{c}t{k}" for k in range(size)) for c in range(clusters)]
+    rows = [row(g) for g in groups] + [TableRow(C((t,), 0.5), {t: 1.1}) for t in tasks]
+    return LossTable(tasks, rows)
+
+
+def test_costlier_ties_of_a_degenerate_table_end_the_search():
+    """Above the clusters' cost only ties remain, and costlier ties are never chosen: the search bounds them
+    within the ties' cost and finishes (it used to enumerate them until the time limit)."""
+    table = clustered_table(8, 3)
+    solver = GroupingSolver(table, method="milp", time_limit=30)  # a stuck search fails, not hangs
+    solver.prepare([1.0, 4.0, 8.0, 12.0])
+    engine = solver._engine._sparse  # type: ignore[attr-defined]
+    assert not engine._open  # every search finished: each budget proven and its ties enumerated
+    clusters = sorted([f"c{c}t{k}" for k in range(3)] for c in range(8))
+    for budget in (8.0, 12.0):
+        g = solver.grouping(budget)
+        assert g.optimality_gap == 0.0 and g.selection_total == pytest.approx(8 * 3 * 0.8)
+        assert sorted(net.tasks for net in g.networks) == clusters
