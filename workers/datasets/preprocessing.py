@@ -26,7 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workers.datasets.base import TaskInfo, TaskKind
 
-__all__ = ["ClassValue", "ImageInputs", "Preprocessing", "TaskOutput", "VectorInputs", "identity_outputs"]
+__all__ = [
+    "ClassValue",
+    "ImageInputs",
+    "InputSpec",
+    "Preprocessing",
+    "TaskOutput",
+    "VectorInputs",
+    "identity_outputs",
+]
 
 ClassValue = str | int | float | bool
 
