@@ -40,7 +40,7 @@ def write_tabular_csv(path: Path, rows: int = 500, seed: int = 0) -> Path:
 
 def tabular_spec(path: Path, tasks: dict[str, str], **overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "dataset": {"name": "tabular", "params": {"path": str(path), "tasks": tasks}},
+        "dataset": {"name": "tabular", "params": {"path": str(path), "tasks": tasks, "inputs": list("abcd")}},
         "tasks": list(tasks),
         "training": {"epochs": 4, "batch_size": 32, "patience": 10},
         "capacities": {"subsets": [1.0], "singles": []},
