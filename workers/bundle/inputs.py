@@ -38,27 +38,46 @@ def _row(frame: pd.DataFrame, position: int) -> str:
     return f"row {position + 1} (index {label!r})"
 
 
-def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """One column as float64; a cell that is present but not a number is an error naming it."""
+def _is_number(dtype: Any) -> bool:
+    return bool(pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype))
+
+
+def _text_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column that is not of a numeric type (text, objects) as float64; a cell that is present but not a
+    number is an error naming it."""
     series = frame[column]
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
+    text = series.astype("string").str.strip()
+    coerced = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
+    bad = np.flatnonzero((text.notna() & (text != "") & coerced.isna()).to_numpy())
+    if bad.size:
+        position = int(bad[0])
+        raise BundleInputError(
+            f"{_row(frame, position)}, column {column!r}: {series.iloc[position]!r} is not a number "
+            f"({bad.size} such cell(s) in this column); the bundle's inputs are numeric"
+        )
+    return coerced.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The input columns as one float64 matrix (NaN where a cell is empty); numeric columns are converted
+    in one block (a one-row request on 1,024 columns stays fast), text columns one by one."""
+    block = frame[columns]
+    numeric = [_is_number(dtype) for dtype in block.dtypes]
+    if all(numeric):
+        values = block.to_numpy(dtype="float64", na_value=np.nan, copy=True)  # ours to change
     else:
-        text = series.astype("string").str.strip()
-        coerced = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
-        bad = np.flatnonzero((text.notna() & (text != "") & coerced.isna()).to_numpy())
-        if bad.size:
-            position = int(bad[0])
-            raise BundleInputError(
-                f"{_row(frame, position)}, column {column!r}: {series.iloc[position]!r} is not a number "
-                f"({bad.size} such cell(s) in this column); the bundle's inputs are numeric"
+        values = np.empty((len(block), len(columns)))
+        for index, (column, is_number) in enumerate(zip(columns, numeric, strict=True)):
+            values[:, index] = (
+                block[column].to_numpy(dtype="float64", na_value=np.nan)
+                if is_number
+                else _text_column(block, column)
             )
-        values = coerced.to_numpy(dtype="float64", na_value=np.nan)
-    infinite = np.flatnonzero(np.isinf(values))
-    if infinite.size:
-        position = int(infinite[0])
-        value = values[position]
-        raise BundleInputError(f"{_row(frame, position)}, column {column!r}: {value} is not a finite number")
+    infinite = np.isinf(values)
+    if infinite.any():
+        position, index = (int(i) for i in np.argwhere(infinite)[0])
+        where, value = f"{_row(frame, position)}, column {columns[index]!r}", values[position, index]
+        raise BundleInputError(f"{where}: {value} is not a finite number")
     return values
 
 
@@ -66,7 +85,7 @@ def vector_batch(data: Any, spec: VectorInputs) -> np.ndarray:
     """``data`` (a DataFrame with the bundle's input columns, or a 2-D array of them in order) as the
     standardised float32 matrix the networks read (see the module docstring for missing and bad cells)."""
     if not isinstance(data, pd.DataFrame):
-        array = data.detach().cpu().numpy() if hasattr(data, "numpy") else np.asarray(data, dtype="float64")
+        array = data.detach().cpu().numpy() if hasattr(data, "numpy") else np.asarray(data)
         if array.ndim != 2 or array.shape[1] != len(spec.columns):
             raise BundleInputError(
                 f"inputs: expected a table of {len(spec.columns)} columns ({', '.join(spec.columns[:8])}"
@@ -79,11 +98,7 @@ def vector_batch(data: Any, spec: VectorInputs) -> np.ndarray:
             f"inputs: column(s) {missing[:10]} are missing{' ...' if len(missing) > 10 else ''}; the bundle "
             f"reads {len(spec.columns)} input columns: {', '.join(spec.columns[:30])}"
         )
-    values = (
-        np.column_stack([_numeric(data, c) for c in spec.columns])
-        if len(data)
-        else np.zeros((0, len(spec.columns)))
-    )
+    values = _matrix(data, list(spec.columns))
     holes = np.isnan(values)
     if holes.any():
         if spec.missing_inputs == "error" or spec.fill is None:
@@ -94,9 +109,10 @@ def vector_batch(data: Any, spec: VectorInputs) -> np.ndarray:
                 "cell(s)"
             )
         logger.info("bundle: imputing %d empty input cells with training means", int(holes.sum()))
-        values = np.where(holes, np.asarray(spec.fill), values)
-    center, scale = np.asarray(spec.center), np.asarray(spec.scale)
-    return ((values - center) / scale).astype(np.float32)
+        np.copyto(values, np.broadcast_to(np.asarray(spec.fill), values.shape), where=holes)
+    values -= np.asarray(spec.center)  # in place: a large table is not copied again
+    values /= np.asarray(spec.scale)
+    return values.astype(np.float32)
 
 
 def image_batch(data: Any, spec: ImageInputs) -> np.ndarray:
