@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import platform
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,10 @@ __all__ = ["BundleBuildError", "NetworkSource", "build_bundle", "export_program"
 
 PROBE_BATCH = 3
 """Samples of the probe batch that checks each exported program against its eager network."""
+
+_EXPORT_LOCK = threading.Lock()
+"""``torch.export`` traces through process-wide state (dynamo): one export at a time per process (two bundle
+downloads of the API at once would otherwise trace concurrently)."""
 
 
 class BundleBuildError(ValueError):
@@ -68,13 +73,18 @@ def export_program(network: MultiTaskNetwork, input_shape: list[int], where: str
     serving = _Serving(network).eval()
     example = torch.zeros(2, *input_shape)
     batch = torch.export.Dim("batch", min=1)
-    with torch.no_grad():
-        program = torch.export.export(serving, (example,), dynamic_shapes=({0: batch},))
-        buffer = io.BytesIO()
-        torch.export.save(program, buffer)
-        probe = torch.randn(PROBE_BATCH, *input_shape, generator=torch.Generator().manual_seed(0))
-        loaded = torch.export.load(io.BytesIO(buffer.getvalue())).module()
-        for name, got, want in zip(serving.names, loaded(probe), serving(probe), strict=True):
+    probe = torch.randn(PROBE_BATCH, *input_shape, generator=torch.Generator().manual_seed(0))
+    with _EXPORT_LOCK, torch.no_grad():
+        try:
+            program = torch.export.export(serving, (example,), dynamic_shapes=({0: batch},))
+            buffer = io.BytesIO()
+            torch.export.save(program, buffer)
+            loaded = torch.export.load(io.BytesIO(buffer.getvalue())).module()
+            outputs = loaded(probe)
+        except Exception as exc:  # torch.export raises many types; the caller gets one, naming the network
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise BundleBuildError(f"{where}: torch.export failed ({type(exc).__name__}: {first})") from exc
+        for name, got, want in zip(serving.names, outputs, serving(probe), strict=True):
             if not torch.allclose(got, want, rtol=1e-5, atol=1e-6):
                 raise BundleBuildError(f"{where}: the exported program's {name!r} differs from the network")
     return buffer.getvalue()
