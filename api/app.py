@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.models import SolveRequest
-from api.routers import datasets, health, jobs, report, solve
+from api.routers import datasets, health, jobs, models, report, solve
 from api.routers.common import reject_unknown_query
 from api.routers.health import package_version
 from api.settings import Settings
@@ -329,6 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(report.router)
+    app.include_router(models.router)
     return app
 
 

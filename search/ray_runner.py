@@ -32,7 +32,8 @@ from search.control import JobControl
 from search.spec import Resources
 from search.store import Store, TrainingState, open_store
 from search.submit import ClusterCapacity
-from search.trainable import RESULT_FIELD, train_trial
+from search.trainable import RESULT_FIELD, WEIGHTS_BYTES, WEIGHTS_SHA256, train_trial
+from search.weights import checkpoint_uri, delete_weights
 from workers.spec import TrainingResult, TrainingSpec
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class TrainingEvent:
     """What the callback tells the job runner (for progress bars and the job's progress record)."""
 
     key: str
-    kind: str  # "started" | "epoch" | "succeeded" | "retrying" | "failed"
+    kind: str  # "started" | "epoch" | "succeeded" | "weights" (kept, recorded) | "retrying" | "failed"
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -191,6 +192,23 @@ class StoreCallback(_StoreHolder, tune.Callback):
         else:
             detail = {"epoch": result.get("epoch"), "validation_loss": result.get("validation_loss")}
             self._emit(TrainingEvent(key, "epoch", detail))
+
+    def on_checkpoint(
+        self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
+        """A trial that keeps its weights reported them (after its final result): record the checkpoint in the
+        store. The first checkpoint of a key wins; a later duplicate's files are deleted."""
+        result = trial.last_result or {}
+        if WEIGHTS_SHA256 not in result:
+            return
+        key = _trial_key(trial)
+        uri = checkpoint_uri(checkpoint)
+        size, sha256 = int(result[WEIGHTS_BYTES]), str(result[WEIGHTS_SHA256])
+        record = self.store.record_checkpoint(key, uri=uri, size_bytes=size, sha256=sha256)
+        if record.uri != uri:
+            log.info("training %s kept weights at %s already; deleting %s", key, record.uri, uri)
+            delete_weights(uri)
+        self._emit(TrainingEvent(key, "weights", {"uri": record.uri, "size_bytes": record.size_bytes}))
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         key = _trial_key(trial)

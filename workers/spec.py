@@ -101,6 +101,13 @@ class TrainingSpec(BaseModel):
     """One training: a candidate (tasks + capacity) trained at a fidelity and seed on a dataset.
 
     ``lookahead`` (default None: off) asks for the TAG affinity matrix of the candidate's tasks.
+
+    ``keep_weights`` (default False) asks the Ray trial to keep the best epoch's weights as a Tune checkpoint
+    (``search.trainable``), which the driver records in the results store (``checkpoints`` table); the
+    trainings a job finalizes keep theirs, the others (the search's many candidates) do not. It is NOT part
+    of the training key (``search.keys``): a training with kept weights is the same training, and one that
+    succeeded without weights is trained again when its weights are needed (``Store.get_checkpoints`` says
+    which keys have them).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -115,6 +122,9 @@ class TrainingSpec(BaseModel):
     device: str = Field("auto", description="'auto' picks cuda when available, else cpu")
     lookahead: LookaheadSettings | None = Field(
         None, description="measure TAG's lookahead inter-task affinity during this training (None: off)"
+    )
+    keep_weights: bool = Field(
+        False, description="keep the best weights as a checkpoint (not part of the training key)"
     )
 
     @field_validator("tasks")

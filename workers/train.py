@@ -11,7 +11,8 @@ approximation, ESA, trains candidates for a fraction of the schedule).
 
 Departures from the paper: the paper trains each network once with a fixed schedule and picks the
 best validation checkpoint; we do the same but also stop when the validation loss has not improved for
-``patience`` epochs (to save compute in a service), and the checkpoint is kept in memory.
+``patience`` epochs (to save compute in a service), and the checkpoint is kept in memory
+(:func:`train_network` returns it; a Ray trial writes it to Tune's storage when the spec keeps weights).
 
 The function is called inside Ray trials; a reused worker process keeps recently loaded datasets in an
 LRU cache keyed by the dataset fingerprint, so many trainings on one dataset load it once.
@@ -27,11 +28,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from workers.checkpoint import NetworkCard
 from workers.datasets import Dataset, Split, SplitName, TaskInfo, get_dataset
 from workers.device import choose_device, configure_threads
 from workers.lookahead import LookaheadAffinity
@@ -52,10 +55,12 @@ __all__ = [
     "OPTIMIZERS",
     "CandidateTraining",
     "DatasetCache",
+    "TrainedNetwork",
     "dataset_cache",
     "evaluate",
     "load_dataset",
     "train_candidate",
+    "train_network",
 ]
 
 EVAL_BATCH = 512  # samples per evaluation batch (no gradients, so larger than a training batch)
@@ -181,6 +186,7 @@ class CandidateTraining:
         self.device = choose_device(spec.device)
         self.threads = configure_threads(spec.threads)
         dataset, self.splits = load_dataset(spec.dataset)
+        self.dataset = dataset
         self.infos = [dataset.task(name) for name in spec.tasks]
         self.names = [info.name for info in self.infos]
         self.family = make_family(
@@ -207,6 +213,7 @@ class CandidateTraining:
         self.train_split = _split_to(self.splits["train"], self.names, self.device)
         self.validation = _split_to(self.splits["validation"], self.names, self.device)
         self.step = 0
+        self.best_state: dict[str, torch.Tensor] | None = None  # the best epoch's weights, after run()
 
     def train_step(
         self, index: torch.Tensor, epoch: int, evaluators: dict[str, TaskEvaluator]
@@ -298,7 +305,21 @@ class CandidateTraining:
                 break
         assert best_state is not None
         self.model.load_state_dict(best_state)
+        self.best_state = best_state
         return self.result(curve, best_epoch)
+
+    def card(self, result: TrainingResult) -> NetworkCard:
+        """What the trained weights are (:class:`~workers.checkpoint.NetworkCard`): rebuild and serve them."""
+        return NetworkCard(
+            result=result,
+            fingerprint=self.dataset.fingerprint(),
+            input_kind=self.dataset.input_kind,
+            input_shape=list(self.family.input_shape),
+            tasks=list(self.infos),
+            model_options=self.family.options.model_dump(mode="json"),
+            multiplier=self.multiplier,
+            preprocessing=self.dataset.preprocessing(),
+        )
 
     def result(self, curve: list[EpochRecord], best_epoch: int) -> TrainingResult:
         """The model's (restored best) losses and metrics on validation and test."""
@@ -325,6 +346,29 @@ class CandidateTraining:
             device=str(self.device),
             lookahead=None if self.lookahead is None else self.lookahead.result(),
         )
+
+
+@dataclass(frozen=True)
+class TrainedNetwork:
+    """A training's result with its best weights (CPU tensors) and their card: what a checkpoint keeps."""
+
+    result: TrainingResult
+    state_dict: dict[str, torch.Tensor]
+    card: NetworkCard
+
+
+def train_network(
+    spec: TrainingSpec | Mapping[str, Any], on_epoch: Callable[[EpochRecord], None] | None = None
+) -> TrainedNetwork:
+    """Like :func:`train_candidate`, and also return the best epoch's weights (the state dict whose losses the
+    result records) with the :class:`~workers.checkpoint.NetworkCard` that says how to rebuild and serve them.
+    The Ray trainable keeps them as a checkpoint when ``spec.keep_weights`` is set."""
+    spec = spec if isinstance(spec, TrainingSpec) else TrainingSpec.model_validate(dict(spec))
+    training = CandidateTraining(spec)
+    result = training.run(on_epoch)
+    assert training.best_state is not None
+    state = {name: tensor.detach().cpu() for name, tensor in training.best_state.items()}
+    return TrainedNetwork(result=result, state_dict=state, card=training.card(result))
 
 
 def train_candidate(

@@ -14,6 +14,9 @@ COMMANDS: dict[str, str] = {
     "show": "api.commands.show",
     "serve": "api.commands.serve",
     "report": "api.commands.report",
+    "export": "api.commands.export",
+    "predict": "api.commands.predict",
+    "gc": "api.commands.gc",
 }
 
 __all__ = ["COMMANDS", "CliError"]

@@ -16,6 +16,7 @@ from search.store.errors import (
 from search.store.migrations import SCHEMA_VERSION
 from search.store.models import (
     JOB_TRANSITIONS,
+    CheckpointRecord,
     JobInfo,
     JobRecord,
     JobState,
@@ -30,6 +31,7 @@ __all__ = [
     "ENV_VAR",
     "JOB_TRANSITIONS",
     "SCHEMA_VERSION",
+    "CheckpointRecord",
     "JobInfo",
     "JobNotFoundError",
     "JobRecord",

@@ -22,11 +22,11 @@ from collections.abc import Callable
 from sqlalchemy import Connection, inspect, select, update
 
 from search.store.errors import SchemaVersionError
-from search.store.tables import Base, JobRow, SchemaVersionRow, utcnow
+from search.store.tables import Base, CheckpointRow, JobRow, SchemaVersionRow, utcnow
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code writes and understands."""
 
 Migration = Callable[[Connection], None]
@@ -114,3 +114,10 @@ def _plans_kept_whole(conn: Connection) -> None:
         conn.execute(update(jobs).where(jobs.c.seq == seq).values(plan=None))
     if stale:
         log.info("dropped %d plan summaries of version-1 jobs (they plan again when they run)", len(stale))
+
+
+@migration(2)
+def _checkpoints_table(conn: Connection) -> None:
+    """Version 3 records kept weights: the ``checkpoints`` table (training key, URI, size, sha256, time). No
+    training of a version-2 store kept its weights, so the table starts empty."""
+    CheckpointRow.__table__.create(conn)

@@ -59,6 +59,18 @@ class TrainingRecord(BaseModel):
     finished_at: datetime | None = None
 
 
+class CheckpointRecord(BaseModel):
+    """The kept weights of one training: where Tune stored them, their size and sha256."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    training_key: str
+    uri: str = Field(description="the checkpoint folder: a local path or a URI (s3://, gs://, ...)")
+    size_bytes: int = Field(ge=0, description="size of its weights file")
+    sha256: str = Field(description="sha256 (hex) of its weights file")
+    created_at: datetime
+
+
 class JobTrainingRecord(BaseModel):
     """A training as seen by one job."""
 
@@ -71,6 +83,7 @@ class JobTrainingRecord(BaseModel):
 __all__ = [
     "FINAL_JOB_STATES",
     "JOB_TRANSITIONS",
+    "CheckpointRecord",
     "JobInfo",
     "JobRecord",
     "JobState",

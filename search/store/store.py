@@ -37,6 +37,7 @@ from search.records import JobResult, Progress
 from search.spec import JobSpec
 from search.store import migrations
 from search.store.backends import WRITE_OPTION, resolve_url
+from search.store.checkpoints import CheckpointMethods
 from search.store.errors import (
     JobNotFoundError,
     MissingStoreError,
@@ -179,8 +180,9 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class Store:
-    """Jobs and trainings in a SQL database (see the module docstring and docs/store.md).
+class Store(CheckpointMethods):
+    """Jobs, trainings and kept weights in a SQL database (see the module docstring and docs/store.md); the
+    checkpoint methods are :class:`~search.store.checkpoints.CheckpointMethods`.
 
     ``url`` is the full database URL as opened (driver filled in, SQLite paths made absolute; it may hold a
     password: log :attr:`safe_url` instead). Use :func:`open_store` to pick the URL from the environment.

@@ -1,7 +1,8 @@
 """The database tables (SQLAlchemy 2 declarative) and the column types they share.
 
-Four tables: ``jobs``, ``trainings`` (shared by all jobs, keyed by the training key the search layer
-computes), ``job_trainings`` (which job uses which training, and whether it was reused) and
+Five tables: ``jobs``, ``trainings`` (shared by all jobs, keyed by the training key the search layer
+computes), ``job_trainings`` (which job uses which training, and whether it was reused), ``checkpoints`` (the
+kept weights of a training: where Tune stored them, their size and sha256; schema version 3) and
 ``schema_version`` (one row: the schema version number, see :mod:`search.store.migrations`).
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -127,6 +129,21 @@ class JobTrainingRow(Base):
     position: Mapped[int] = mapped_column(Integer, nullable=False)
     reused: Mapped[bool] = mapped_column(Boolean, nullable=False)
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class CheckpointRow(Base):
+    """The kept weights of one training (at most one per training key): where Tune stored the checkpoint
+    folder (a local path or a URI such as ``s3://...``), the size in bytes and sha256 of its weights file."""
+
+    __tablename__ = "checkpoints"
+
+    training_key: Mapped[str] = mapped_column(
+        String(TRAINING_KEY_LENGTH), ForeignKey("trainings.key"), primary_key=True
+    )
+    uri: Mapped[str] = mapped_column(Text, nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class SchemaVersionRow(Base):

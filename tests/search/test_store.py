@@ -414,6 +414,87 @@ def test_many_keys_span_several_chunks(store: Store) -> None:
     assert store.reset_stale_trainings(keys) == 70
 
 
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+SHA = "ab" * 32
+
+
+def test_checkpoints_record_get_list_delete(store: Store) -> None:
+    store.ensure_trainings({"k1": tspec(), "k2": tspec(seed=1), "k3": tspec(seed=2)})
+    before = datetime.now(UTC)
+    first = store.record_checkpoint("k1", uri="/runs/a/checkpoint_000000", size_bytes=1234, sha256=SHA)
+    assert (first.training_key, first.uri, first.size_bytes, first.sha256) == (
+        "k1",
+        "/runs/a/checkpoint_000000",
+        1234,
+        SHA,
+    )
+    assert _aware_utc(first.created_at) and first.created_at >= before
+    remote = "s3://bucket/runs/b/checkpoint_000000"
+    store.record_checkpoint("k2", uri=remote, size_bytes=2**40, sha256="cd" * 32)
+    assert store.get_checkpoint("k1") == first and store.get_checkpoint("k3") is None
+    assert store.get_checkpoint("k2").size_bytes == 2**40  # a 64-bit size on both backends
+    assert list(store.get_checkpoints(["k3", "k2", "k1", "absent"])) == ["k2", "k1"]  # which have weights
+    assert [c.training_key for c in store.list_checkpoints()] == ["k1", "k2"]
+    assert store.delete_checkpoint("k1") is True and store.delete_checkpoint("k1") is False
+    assert store.get_checkpoints(["k1", "k2"]).keys() == {"k2"}
+
+
+def test_first_checkpoint_wins(store: Store) -> None:
+    store.ensure_trainings({"k": tspec()})
+    first = store.record_checkpoint("k", uri="/runs/first", size_bytes=10, sha256=SHA)
+    second = store.record_checkpoint("k", uri="/runs/second", size_bytes=11, sha256="ef" * 32)
+    assert second == first  # the caller sees the stored one (and deletes its own files)
+    assert [c.uri for c in store.list_checkpoints()] == ["/runs/first"]
+
+
+def test_checkpoints_are_checked(store: Store) -> None:
+    store.ensure_trainings({"k": tspec()})
+    with pytest.raises(TrainingNotFoundError, match="training ghost not found"):
+        store.record_checkpoint("ghost", uri="/x", size_bytes=1, sha256=SHA)
+    for kwargs, message in [
+        ({"uri": " ", "size_bytes": 1, "sha256": SHA}, "uri must be a non-empty"),
+        ({"uri": "/x", "size_bytes": -1, "sha256": SHA}, "size_bytes must be an integer >= 0"),
+        ({"uri": "/x", "size_bytes": 1, "sha256": "XYZ"}, "sha256 must be 64 lowercase hex digits"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            store.record_checkpoint("k", **kwargs)
+    assert store.list_checkpoints() == []
+
+
+def test_which_checkpoints_jobs_need(store: Store) -> None:
+    """Needed: linked to a queued or running job, or chosen at a budget by a succeeded job's result."""
+    trainings = {
+        "pair": tspec(("a1", "a2")),
+        "half": TrainingSpec(dataset=DatasetRef(name="planted"), tasks=["a1", "a2"], capacity=0.5),
+        "single": tspec(("a1",)),
+        "run": tspec(("b1",)),
+        "fail": tspec(("b2",)),
+        "loose": tspec(("c1",)),
+    }
+    store.ensure_trainings(trainings)
+    for key in trainings:
+        store.record_checkpoint(key, uri=f"/runs/{key}", size_bytes=1, sha256=SHA)
+    succeeded = store.create_job(spec())
+    store.link_job_trainings(succeeded.id, ["pair", "half", "single"])
+    store.update_job(succeeded.id, state=JobState.RUNNING)
+    assert store.checkpoint_needs()["single"] == [succeeded.id]  # running: everything it links
+    store.update_job(succeeded.id, state=JobState.SUCCEEDED, result=job_result(succeeded.id))  # chose a1,a2
+    running, failed = store.create_job(spec()), store.create_job(spec())
+    store.link_job_trainings(running.id, ["run", "pair"])
+    store.update_job(running.id, state=JobState.RUNNING)
+    store.link_job_trainings(failed.id, ["fail"])
+    store.update_job(failed.id, state=JobState.FAILED, error="boom")
+    assert store.checkpoint_needs() == {
+        "pair": sorted([succeeded.id, running.id]),
+        "half": [],  # same tasks, another capacity: not the chosen network
+        "single": [],
+        "run": [running.id],
+        "fail": [],
+        "loose": [],
+    }
+
+
 # ----------------------------------------------------------------------------------------------- schema
 
 
@@ -432,6 +513,20 @@ def _add_note_column(conn) -> None:  # a migration from version 1 to 2, as a lat
 
 def _add_index(conn) -> None:  # from version 2 to 3
     conn.execute(text("CREATE INDEX ix_trainings_note ON trainings (note)"))
+
+
+def test_version_2_store_gains_the_checkpoints_table(store: Store, store_url: str) -> None:
+    store.ensure_trainings({"k": tspec(seed=3)})
+    with store._engine.begin() as conn:  # back to what a version-2 store is
+        conn.execute(text("DROP TABLE checkpoints"))
+        conn.execute(text("UPDATE schema_version SET version = 2"))
+    store.close()
+    with open_store(store_url) as upgraded:
+        assert upgraded.schema_version() == 3 == SCHEMA_VERSION
+        assert upgraded.get_training("k").spec == tspec(seed=3)
+        assert upgraded.list_checkpoints() == []
+        upgraded.record_checkpoint("k", uri="/runs/k", size_bytes=5, sha256=SHA)
+        assert upgraded.get_checkpoint("k").uri == "/runs/k"
 
 
 def test_fresh_database_opened_by_many_at_once(store_url: str) -> None:

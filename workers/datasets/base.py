@@ -15,10 +15,13 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from workers.datasets.preprocessing import Preprocessing
 
 
 class TaskKind(StrEnum):
@@ -100,6 +103,23 @@ class Dataset(ABC):
     def model_options(self) -> dict[str, Any]:
         """Full-size model widths this dataset suggests (see ``workers.models``); {} = the family defaults."""
         return {}
+
+    def preprocessing(self) -> Preprocessing:
+        """How raw inputs become this dataset's input tensors and raw outputs predictions in the user's units
+        (:mod:`workers.datasets.preprocessing`), fitted on the training split. Default: the inputs as they are
+        (vector columns named ``x0, x1, ...``; images of :meth:`input_shape` with uint8 pixels / 255) and the
+        outputs in the units they were trained in. Datasets that standardise (``tabular``) override it."""
+        from workers.datasets.preprocessing import ImageInputs, Preprocessing, VectorInputs, identity_outputs
+
+        shape = [int(s) for s in self.input_shape()]
+        inputs: ImageInputs | VectorInputs
+        if self.input_kind == "image":
+            inputs = ImageInputs(shape=shape, center=[0.0] * shape[0], scale=[1.0] * shape[0])
+        else:
+            inputs = VectorInputs(
+                columns=[f"x{i}" for i in range(shape[0])], center=[0.0] * shape[0], scale=[1.0] * shape[0]
+            )
+        return Preprocessing(inputs=inputs, outputs=identity_outputs(self.tasks()))
 
     def task(self, name: str) -> TaskInfo:
         for info in self.tasks():

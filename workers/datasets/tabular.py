@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from workers.datasets import register
 from workers.datasets.base import SPLITS, Dataset, Split, SplitName, TaskInfo, TaskKind
 from workers.datasets.featurize import FeaturizeSpec, featurize
+from workers.datasets.preprocessing import Preprocessing, VectorInputs, identity_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,9 @@ class TabularDataset(Dataset):
         self.input_columns: list[str] = []
         self.classes: dict[str, list[object]] = {}
         self.target_scale: dict[str, tuple[float, float]] = {}  # regression task -> (mean, std) of train
+        self.input_mean: list[float] = []  # per input column, of the training split (the imputed value)
+        self.input_std: list[float] = []  # per input column, of the training split (1 if constant)
+        self._rows: dict[SplitName, np.ndarray] | None = None
 
     # -------------------------------------------------------------------------------- interface
     def tasks(self) -> list[TaskInfo]:
@@ -175,6 +179,33 @@ class TabularDataset(Dataset):
         if self._splits is None:
             self._splits = self._build(self._read())
         return self._splits
+
+    def preprocessing(self) -> Preprocessing:
+        """The input columns with their training means (the imputed value) and standard deviations, the
+        ``missing_inputs`` rule, each regression target's standardisation (undone on prediction) and each
+        multiclass task's class values."""
+        self.load()
+        inputs = VectorInputs(
+            columns=list(self.input_columns),
+            center=list(self.input_mean),
+            scale=list(self.input_std),
+            missing_inputs=self.p.missing_inputs,
+            fill=list(self.input_mean) if self.p.missing_inputs == "mean" else None,
+        )
+        outputs = identity_outputs(self.tasks())
+        for name, (mean, std) in self.target_scale.items():
+            outputs[name] = outputs[name].model_copy(update={"center": mean, "scale": std})
+        for name, classes in self.classes.items():
+            values = [c.item() if isinstance(c, np.generic) else c for c in classes]
+            outputs[name] = outputs[name].model_copy(update={"class_values": values})
+        return Preprocessing(inputs=inputs, outputs=outputs)
+
+    def split_frame(self, split: SplitName) -> pd.DataFrame:
+        """The file's rows of one split, as read (raw units, inputs and task columns): e.g. the held-out test
+        rows to check a bundle's predictions against."""
+        self.load()
+        assert self._rows is not None
+        return self._read().iloc[self._rows[split]]
 
     # -------------------------------------------------------------------------------- reading
     def _read(self) -> pd.DataFrame:
@@ -278,6 +309,7 @@ class TabularDataset(Dataset):
         mean = np.nanmean(train, axis=0)
         std = np.nanstd(train, axis=0)
         std = np.where(std > 1e-12, std, 1.0)
+        self.input_mean, self.input_std = mean.tolist(), std.tolist()
         scaled = (np.where(np.isnan(values), mean, values) - mean) / std
         return {s: torch.from_numpy(scaled[index].astype(np.float32)) for s, index in rows.items()}
 
@@ -374,6 +406,7 @@ class TabularDataset(Dataset):
 
     def _build(self, frame: pd.DataFrame) -> dict[SplitName, Split]:
         rows = self._split_rows(frame)
+        self._rows = rows
         inputs = self._inputs(frame, rows)
         targets: dict[SplitName, dict[str, torch.Tensor]] = {s: {} for s in SPLITS}
         infos: list[TaskInfo] = []

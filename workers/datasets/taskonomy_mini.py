@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workers.datasets import register
 from workers.datasets.base import SPLITS, Dataset, Split, SplitName, TaskInfo, TaskKind
+from workers.datasets.preprocessing import Preprocessing
 from workers.render.codec import CODECS
 from workers.render.generate import GENERATOR_VERSION, generate_split
 from workers.render.maps import CURVATURE_SCALE, DEPTH_MAX
@@ -122,6 +123,14 @@ class TaskonomyMini(Dataset):
 
     def input_shape(self) -> tuple[int, ...]:
         return (3, self.params.resolution, self.params.resolution)
+
+    def preprocessing(self) -> Preprocessing:
+        """RGB images of (3, R, R) with uint8 pixels / 255 and no other normalisation (as the cache decodes
+        them); outputs as trained (maps in [0, 1] or [-1, 1]), the segmentation's class names attached."""
+        default = super().preprocessing()
+        outputs = dict(default.outputs)
+        outputs["s"] = outputs["s"].model_copy(update={"class_values": list(CLASS_NAMES)})
+        return default.model_copy(update={"outputs": outputs})
 
     def fingerprint(self) -> str:
         """Name, generator version and params but ``data_dir`` (where data live is not what they are)."""
