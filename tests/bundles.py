@@ -95,3 +95,23 @@ def keep_budget(store: Store, done: TrainedJob, budget: float, folder: Path) -> 
     for key in keys:
         keep(store, key, done.trained[key], folder)
     return keys
+
+
+def write_smiles_csv(path: Path, rows: int = 240, seed: int = 0) -> Path:
+    """Molecules written as SMILES (alkyl chains with an alcohol, amine or acid group, some rings) and two
+    tasks read off their structure: ``carbons`` (regression, the carbon count) and ``acid`` (binary). The
+    last rows carry unreadable SMILES (``invalid: drop`` leaves them out)."""
+    rng = np.random.default_rng(seed)
+    groups = {"O": 0, "N": 0, "C(=O)O": 1}
+    smiles, carbons, acid = [], [], []
+    for _ in range(rows):
+        chain = int(rng.integers(1, 9))
+        group = str(rng.choice(list(groups)))
+        ring = "c1ccccc1" if rng.random() < 0.3 else ""
+        smiles.append("C" * chain + ring + group)
+        carbons.append(chain + (6 if ring else 0) + (1 if group == "C(=O)O" else 0))
+        acid.append(float(groups[group]))
+    frame = pd.DataFrame({"smiles": smiles, "carbons": carbons, "acid": acid})
+    bad = pd.DataFrame({"smiles": ["C1CC", "not a molecule"], "carbons": [3, 1], "acid": [0.0, 0.0]})
+    pd.concat([frame, bad], ignore_index=True).to_csv(path, index=False)
+    return path

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.bundles import TABULAR_TASKS, write_tabular_csv
+from tests.bundles import TABULAR_TASKS, write_smiles_csv, write_tabular_csv
 from workers.bundle import (
     BundleBuildError,
     BundleError,
@@ -171,6 +171,42 @@ def test_an_empty_cell_gets_the_training_mean(tabular_bundle: Path, tabular: dic
     filled = row.copy()
     filled["a"] = bundle.manifest.input.fill[0]  # type: ignore[union-attr]
     assert bundle.predict(row).equals(bundle.predict(filled))
+
+
+def test_smiles_bundles_read_raw_smiles_and_reproduce_the_recorded_losses(tmp_path: Path) -> None:
+    """A featurised dataset (SMILES -> Morgan bits): the bundle takes the raw SMILES, featurises them as the
+    dataset did, and reproduces the recorded test losses; an unreadable SMILES is an error naming its row."""
+    csv = write_smiles_csv(tmp_path / "molecules.csv")
+    morgan = {"method": "morgan", "options": {"radius": 2, "bits": 128}, "invalid": "drop"}
+    params = {
+        "path": str(csv),
+        "tasks": {"carbons": "regression", "acid": "binary"},
+        "featurize": {"smiles": morgan},
+    }
+    dataset_ref = {"name": "tabular", "params": params}
+    trained = train(dataset_ref, ["carbons", "acid"])
+    path = tmp_path / "bundle.zip"
+    build_bundle([source(trained, ["carbons", "acid"])], path)
+    bundle = load_bundle(path)
+    spec = bundle.manifest.input
+    assert isinstance(spec, VectorInputs) and spec.user_columns() == ["smiles"]
+    dataset = get_dataset("tabular", params)
+    test = dataset.split_frame("test")
+    assert test["smiles"].map(type).eq(str).all()  # raw text, as in the file
+    assert not test["smiles"].isin(["C1CC", "not a molecule"]).any()  # the dropped rows are not in a split
+    for split in ("train", "test"):  # featurised and standardised bit for bit as the dataset did
+        assert np.array_equal(
+            vector_batch(dataset.split_frame(split), spec), dataset.load()[split].inputs.numpy()
+        )
+    assert losses(bundle.predict_raw(test), dataset_ref) == pytest.approx(trained.result.scoring, rel=RTOL)
+    predictions = bundle.predict(pd.DataFrame({"smiles": ["CCCO", "CCC(=O)O"]}))
+    assert list(predictions.columns) == ["carbons", "acid"] and len(predictions) == 2
+    with pytest.raises(
+        BundleInputError, match=r"row 2 \(index 1\), column 'smiles': 'C1CC' cannot be read by 'morgan'"
+    ):
+        bundle.predict(pd.DataFrame({"smiles": ["CCO", "C1CC"]}))
+    with pytest.raises(BundleInputError, match=r"column\(s\) \['smiles'\] are missing"):
+        bundle.predict(pd.DataFrame({"smile": ["CCO"]}))
 
 
 # ------------------------------------------------------------------------------ bad inputs

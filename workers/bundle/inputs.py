@@ -81,23 +81,45 @@ def _matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return values
 
 
+def _featurized(data: pd.DataFrame, spec: VectorInputs) -> pd.DataFrame:
+    """``data`` with the features of its featurised columns added (as the dataset computed them); a value
+    the featuriser cannot read is an error naming its row (a prediction is never silently left out)."""
+    features = [data]
+    for column, how in spec.featurize.items():
+        values = how.featurizer().features(data[column])
+        unreadable = np.flatnonzero(np.isnan(values).any(axis=1))
+        if unreadable.size:
+            position = int(unreadable[0])
+            raise BundleInputError(
+                f"{_row(data, position)}, column {column!r}: {data[column].iloc[position]!r} cannot be read "
+                f"by {how.method!r} ({unreadable.size} such cell(s) in this column)"
+            )
+        names = [f"{column}:{how.method}:{i}" for i in range(values.shape[1])]
+        features.append(pd.DataFrame(values, columns=names, index=data.index))
+    return pd.concat(features, axis=1) if len(features) > 1 else data
+
+
 def vector_batch(data: Any, spec: VectorInputs) -> np.ndarray:
     """``data`` (a DataFrame with the bundle's input columns, or a 2-D array of them in order) as the
-    standardised float32 matrix the networks read (see the module docstring for missing and bad cells)."""
+    standardised float32 matrix the networks read (see the module docstring for missing and bad cells).
+    The input columns are the user's: a featurised column is given raw (e.g. SMILES text)."""
+    user = spec.user_columns()
     if not isinstance(data, pd.DataFrame):
         array = data.detach().cpu().numpy() if hasattr(data, "numpy") else np.asarray(data)
-        if array.ndim != 2 or array.shape[1] != len(spec.columns):
+        if array.ndim != 2 or array.shape[1] != len(user):
             raise BundleInputError(
-                f"inputs: expected a table of {len(spec.columns)} columns ({', '.join(spec.columns[:8])}"
-                f"{', ...' if len(spec.columns) > 8 else ''}), got an array of shape {tuple(array.shape)}"
+                f"inputs: expected a table of {len(user)} columns ({', '.join(user[:8])}"
+                f"{', ...' if len(user) > 8 else ''}), got an array of shape {tuple(array.shape)}"
             )
-        data = pd.DataFrame(array, columns=spec.columns)
-    missing = [c for c in spec.columns if c not in data.columns]
+        data = pd.DataFrame(array, columns=user)
+    missing = [c for c in user if c not in data.columns]
     if missing:
         raise BundleInputError(
             f"inputs: column(s) {missing[:10]} are missing{' ...' if len(missing) > 10 else ''}; the bundle "
-            f"reads {len(spec.columns)} input columns: {', '.join(spec.columns[:30])}"
+            f"reads {len(user)} input columns: {', '.join(user[:30])}"
         )
+    if spec.featurize:
+        data = _featurized(data, spec)
     values = _matrix(data, list(spec.columns))
     holes = np.isnan(values)
     if holes.any():

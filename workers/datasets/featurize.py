@@ -116,7 +116,8 @@ class FeaturizeSpec(BaseModel):
 
 def featurize(frame: pd.DataFrame, specs: Mapping[str, FeaturizeSpec], source: str) -> pd.DataFrame:
     """``frame`` with every column of ``specs`` replaced by its features (named ``column:method:i``); rows
-    with an unreadable value dropped where the spec says so, else a ValueError naming the data rows."""
+    with an unreadable value dropped where the spec says so (the index still names the rows kept), else a
+    ValueError naming the data rows."""
     for column, spec in specs.items():
         featurizer = spec.featurizer()
         values = featurizer.features(frame[column])
@@ -131,7 +132,7 @@ def featurize(frame: pd.DataFrame, specs: Mapping[str, FeaturizeSpec], source: s
                     f"or set featurize.{column}.invalid: drop"
                 )
             keep = ~unreadable
-            frame, values = frame.loc[keep].reset_index(drop=True), values[keep]
+            frame, values = frame.loc[keep], values[keep]  # the index keeps naming the file's rows
         names = [f"{column}:{spec.method}:{i}" for i in range(featurizer.width())]
         features = pd.DataFrame(values, columns=names, index=frame.index)
         frame = pd.concat([frame.drop(columns=[column]), features], axis=1)

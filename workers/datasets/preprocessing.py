@@ -6,8 +6,10 @@ A dataset describes this with :meth:`workers.datasets.Dataset.preprocessing`, co
 bundle's manifest repeats it (``docs/bundle.md``), so predictions need neither the dataset nor this package's
 dataset code.
 
-* Vector inputs (``tabular``, ``planted``): named ``columns``; a missing cell is filled with ``fill`` (the
-  training mean, ``missing_inputs: mean``) or refused (``missing_inputs: error``); then
+* Vector inputs (``tabular``, ``planted``): named ``columns``; text columns a featuriser reads (``featurize``,
+  e.g. SMILES) become their features first, a value it cannot read being an error naming the row; a missing
+  cell is filled with ``fill`` (the training mean, ``missing_inputs: mean``) or refused (``missing_inputs:
+  error``); then
   ``(value - center) / scale`` per column, in float64, cast to float32, exactly as the dataset did.
 * Image inputs (``taskonomy-mini``): a batch of ``shape`` (channels, height, width); integer pixels (uint8)
   are divided by ``integer_scale``; then ``(value - center) / scale`` per channel.
@@ -25,6 +27,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workers.datasets.base import TaskInfo, TaskKind
+from workers.datasets.featurize import FeaturizeSpec
 
 __all__ = [
     "ClassValue",
@@ -52,6 +55,27 @@ class VectorInputs(BaseModel):
         "error", description="a missing cell: filled with `fill` (mean) or refused (error)"
     )
     fill: list[float] | None = Field(None, description="the value of a missing cell (the training mean)")
+    featurize: dict[str, FeaturizeSpec] = Field(
+        default_factory=dict,
+        description="raw text columns the user gives and how they become some of `columns` (e.g. SMILES -> "
+        "Morgan fingerprint bits named `smiles:morgan:i`), applied before the standardisation",
+    )
+
+    def user_columns(self) -> list[str]:
+        """The columns a user gives: ``columns`` with each featurised column's features as its raw column."""
+        out: list[str] = []
+        for column in self.columns:
+            name = self.source(column)
+            if name not in out:
+                out.append(name)
+        return out
+
+    def source(self, column: str) -> str:
+        """The raw column an input column comes from (itself unless a featuriser made it)."""
+        raw, _, rest = column.partition(":")
+        if raw in self.featurize and rest.startswith(f"{self.featurize[raw].method}:"):
+            return raw
+        return column
 
     @model_validator(mode="after")
     def _lengths(self) -> VectorInputs:

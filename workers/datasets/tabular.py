@@ -144,6 +144,7 @@ class TabularDataset(Dataset):
         self.input_mean: list[float] = []  # per input column, of the training split (the imputed value)
         self.input_std: list[float] = []  # per input column, of the training split (1 if constant)
         self._rows: dict[SplitName, np.ndarray] | None = None
+        self._kept = np.zeros(0, dtype=np.int64)
 
     # -------------------------------------------------------------------------------- interface
     def tasks(self) -> list[TaskInfo]:
@@ -177,7 +178,9 @@ class TabularDataset(Dataset):
 
     def load(self) -> dict[SplitName, Split]:
         if self._splits is None:
-            self._splits = self._build(self._read())
+            frame = self._read()
+            self._kept = frame.index.to_numpy()  # the file's rows kept (a featuriser may drop some)
+            self._splits = self._build(frame.reset_index(drop=True))
         return self._splits
 
     def preprocessing(self) -> Preprocessing:
@@ -191,6 +194,7 @@ class TabularDataset(Dataset):
             scale=list(self.input_std),
             missing_inputs=self.p.missing_inputs,
             fill=list(self.input_mean) if self.p.missing_inputs == "mean" else None,
+            featurize=dict(self.p.featurize),
         )
         outputs = identity_outputs(self.tasks())
         for name, (mean, std) in self.target_scale.items():
@@ -201,14 +205,20 @@ class TabularDataset(Dataset):
         return Preprocessing(inputs=inputs, outputs=outputs)
 
     def split_frame(self, split: SplitName) -> pd.DataFrame:
-        """The file's rows of one split, as read (raw units, inputs and task columns): e.g. the held-out test
-        rows to check a bundle's predictions against."""
+        """The file's rows of one split, as read (raw units, inputs and task columns, text a featuriser reads
+        still text): e.g. the held-out test rows to check a bundle's predictions against."""
         self.load()
         assert self._rows is not None
-        return self._read().iloc[self._rows[split]]
+        raw = self._read_raw()
+        return raw.loc[self._kept[self._rows[split]]]
 
     # -------------------------------------------------------------------------------- reading
     def _read(self) -> pd.DataFrame:
+        """The file with its featurised columns replaced by their features."""
+        frame = self._read_raw()
+        return featurize(frame, self.p.featurize, self.p.path) if self.p.featurize else frame
+
+    def _read_raw(self) -> pd.DataFrame:
         path = Path(self.p.path)
         suffixes = "".join(path.suffixes).lower()
         try:
@@ -230,7 +240,7 @@ class TabularDataset(Dataset):
             raise ValueError(f"path: cannot read {self.p.path!r} as CSV, Parquet or ARFF: {exc}") from None
         frame.columns = [str(c).strip() for c in frame.columns]
         self._check_columns(frame)
-        return featurize(frame, self.p.featurize, self.p.path) if self.p.featurize else frame
+        return frame
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
         columns = set(frame.columns)
