@@ -26,7 +26,9 @@ test: install lint
 # approximation (36 trainings at 20% of the schedule) on a local Ray; reruns reuse the stored trainings.
 demo: install
 	$(BIN)/taskgroup search --dataset taskonomy-mini --tasks s,d,n,k,e --approx esa --budgets 1:5:0.5 \
-		--db sqlite:///demo.db -o demo-grouping.json
+		--finalize 2 --db sqlite:///demo.db -o demo-grouping.json
+	$(BIN)/taskgroup export "$$($(BIN)/python -c 'import json; print(json.load(open("demo-grouping.json"))["job_id"])')" \
+		--budget 2 -o demo-bundle.zip --db sqlite:///demo.db
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,7 +6,7 @@ import time
 from typing import TextIO
 
 from grouping.results import BudgetCurve, Grouping
-from search.records import JobResult, Progress
+from search.records import FinalizedBudget, JobResult, Progress
 
 
 def _number(value: float | None, digits: int = 5) -> str:
@@ -48,6 +48,27 @@ def format_curve(curve: BudgetCurve, head: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def finalized_lines(f: FinalizedBudget) -> list[str]:
+    """One finalized budget: predicted against measured totals, and whether measured losses change the
+    choice."""
+    head = f"{f.budget:g} SNT: {' + '.join(f.networks)}"
+    if f.missing:
+        return [head, f"    not measured: every finalize training of {', '.join(f.missing)} failed"]
+    error = "" if f.prediction_error is None else f" ({100 * f.prediction_error:+.2f}% vs predicted)"
+    lines = [
+        head,
+        f"    validation: predicted {_number(f.predicted_selection_total)}, measured "
+        f"{_number(f.measured_selection_total)}{error}",
+        f"    test:       predicted {_number(f.predicted_scoring_total)}, measured "
+        f"{_number(f.measured_scoring_total)}",
+    ]
+    if f.choice_changes:
+        lines.append(f"    on measured losses the choice would be: {' + '.join(f.measured_choice or [])}")
+    elif f.choice_changes is not None:
+        lines.append("    on measured losses the choice stays the same")
+    return lines
+
+
 def format_result(result: JobResult) -> str:
     """A job result: the curve, then the baselines and any trainings that were missing."""
     parts = [format_curve(result, [f"job {result.job_id}"])]
@@ -63,6 +84,9 @@ def format_result(result: JobResult) -> str:
             f"budgets {', '.join(f'{b:g}' for b in result.infeasible_budgets)} SNT dropped: no selection of "
             f"the trained networks that fits them serves every task"
         )
+    if result.finalized:
+        parts.append("finalized (the chosen networks trained to the end, weights kept; taskgroup export):")
+        parts.extend(f"  {line}" for f in result.finalized for line in finalized_lines(f))
     if result.missing:
         parts.append(f"missing ({len(result.missing)} trainings failed; solved without them):")
         parts.extend(f"  {','.join(m.tasks)}@{m.capacity:g} seed {m.seed}: {m.error}" for m in result.missing)
@@ -96,8 +120,10 @@ class ProgressBar:
     def update(self, progress: Progress) -> None:
         total = max(1, progress.total)
         filled = round(self.width * progress.done / total)
+        phase = "" if progress.phase == "search" else f"{progress.phase}: "
+        bar = f"[{'#' * filled}{'.' * (self.width - filled)}]"
         line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {progress.done}/{progress.total} trainings "
+            f"{phase}{bar} {progress.done}/{progress.total} trainings "
             f"({progress.reused} reused, {progress.failed} failed, {progress.running} running)  "
             f"{format_duration(progress.elapsed_seconds)} elapsed, "
             f"~{format_duration(progress.estimate_seconds)} left"

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from search.keys import training_key
 from search.spec import JobSpec
-from workers.spec import DatasetRef, TrainingSettings, TrainingSpec
+from workers.spec import DatasetRef, TrainingSettings, TrainingSpec, epochs_for
 
 
 class PlanSummary(BaseModel):
@@ -69,6 +69,36 @@ class Plan(PlanSummary):
 
     def by_key(self) -> dict[str, PlannedTraining]:
         return {t.key: t for t in self.trainings}
+
+    def planned(self, tasks: list[str], capacity: float, fidelity: float, seed: int) -> PlannedTraining:
+        """A training of this plan's dataset and settings (one of its own, or one a later phase adds, e.g.
+        finalize at full fidelity), with its key."""
+        return _planned(
+            self.dataset, self.settings, self.threads, self.fingerprint, tasks, capacity, fidelity, seed
+        )
+
+
+def _planned(
+    dataset: DatasetRef,
+    settings: TrainingSettings,
+    threads: int,
+    fingerprint: str,
+    tasks: list[str],
+    capacity: float,
+    fidelity: float,
+    seed: int,
+) -> PlannedTraining:
+    training = TrainingSpec(
+        dataset=dataset,
+        tasks=sorted(tasks),
+        capacity=capacity,
+        fidelity=fidelity,
+        seed=seed,
+        settings=settings,
+        threads=threads,
+    )
+    varying = training.model_dump(include={"tasks", "capacity", "fidelity", "seed"})
+    return PlannedTraining(key=training_key(training, fingerprint), **varying)
 
 
 def candidate_sets(spec: JobSpec) -> list[tuple[tuple[str, ...], float]]:
@@ -121,18 +151,9 @@ def make_plan(spec: JobSpec, fingerprint: str) -> Plan:
     candidates = candidate_sets(spec)
     for tasks, capacity in candidates:
         for seed in range(spec.seed, spec.seed + spec.seeds):
-            training = TrainingSpec(
-                dataset=spec.dataset,
-                tasks=sorted(tasks),
-                capacity=capacity,
-                fidelity=fidelity,
-                seed=seed,
-                settings=spec.training,
-                threads=threads,
-            )
-            varying = training.model_dump(include={"tasks", "capacity", "fidelity", "seed"})
-            trainings.append(PlannedTraining(key=training_key(training, fingerprint), **varying))
-            snt_epochs += capacity * training.max_epochs
+            args = (spec.dataset, spec.training, threads, fingerprint, list(tasks), capacity, fidelity, seed)
+            trainings.append(_planned(*args))
+            snt_epochs += capacity * epochs_for(fidelity, spec.training.epochs)
     return Plan(
         approximation=spec.approximation,
         candidates=len(candidates),

@@ -33,6 +33,7 @@ class Progress(BaseModel):
     running: int = Field(0, ge=0)
     failed: int = Field(0, ge=0, description="failed after every retry")
     pending: int = Field(0, ge=0, description="not started yet")
+    phase: str = Field("search", description="search (the candidates), then finalize (the chosen networks)")
     elapsed_seconds: float = Field(0.0, ge=0, description="since the run started")
     estimate_seconds: float | None = Field(None, description="estimated time left; null until one trained")
 
@@ -73,6 +74,39 @@ class Provenance(BaseModel):
     training_seconds: float = Field(0.0, description="wall seconds of the trainings it ran")
 
 
+class FinalizedBudget(BaseModel):
+    """One finalized budget: its chosen networks trained to the end (full fidelity, weights kept) and the
+    choice measured on them, beside what the search predicted (issue 13)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget: float
+    networks: list[str] = Field(description="labels of the chosen networks")
+    trainings: list[str] = Field(
+        description="keys of the finalize trainings (the job's seeds of each network)"
+    )
+    predicted_selection_total: float = Field(description="the chosen grouping's total on the search's table")
+    predicted_scoring_total: float | None = Field(
+        None, description="its test total on the search's table (null when a network was never measured)"
+    )
+    measured_selection_total: float | None = Field(
+        None, description="validation total of the trained networks, each task served as chosen"
+    )
+    measured_scoring_total: float | None = Field(None, description="test total of the trained networks")
+    prediction_error: float | None = Field(
+        None, description="measured minus predicted validation total, relative to the measured one"
+    )
+    measured_choice: list[str] | None = Field(
+        None,
+        description="the choice at this budget once the finalized networks' measured losses replace their "
+        "rows of the search's table (other rows as the search had them)",
+    )
+    choice_changes: bool | None = Field(None, description="whether measured_choice differs from networks")
+    missing: list[str] = Field(
+        default_factory=list, description="networks whose finalize trainings all failed (no measured total)"
+    )
+
+
 class JobResult(BudgetCurve):
     """A job's result: its budget curve with the spec, plan, loss table, baselines and provenance."""
 
@@ -89,10 +123,13 @@ class JobResult(BudgetCurve):
     baselines: list[Baseline] = Field(default_factory=list)
     provenance: Provenance
     missing: list[MissingTraining] = Field(default_factory=list, description="trainings that failed")
+    finalized: list[FinalizedBudget] = Field(
+        default_factory=list, description="the finalized budgets (finalize_budgets), measured"
+    )
 
     def budget_curve(self) -> BudgetCurve:
         """The curve alone (the shape ``POST /solve`` and ``taskgroup solve`` answer with)."""
         return BudgetCurve.model_validate(self.model_dump(include=set(BudgetCurve.model_fields)))
 
 
-__all__ = ["JobResult", "MissingTraining", "Progress", "Provenance", "TrainingSummary"]
+__all__ = ["FinalizedBudget", "JobResult", "MissingTraining", "Progress", "Provenance", "TrainingSummary"]

@@ -41,7 +41,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _mean_rows(
+def mean_rows(
     tasks: list[str], results: dict[CandidateKey, list[TrainingResult]], field: str
 ) -> tuple[LossTable, dict[str, dict[str, float]]]:
     """A table of the mean over seeds of ``field`` ("selection" or "scoring"), and the per-task standard
@@ -122,8 +122,8 @@ def build_result(job_id: str, spec: JobSpec, plan: Plan, linked: list[JobTrainin
     ValueError if some task has no trained network or no budget can be served."""
     tasks = list(spec.tasks)
     summaries, results = _summaries(spec, plan, linked)
-    measured, selection_spread = _mean_rows(tasks, results, "selection")
-    scoring, _ = _mean_rows(tasks, results, "scoring")
+    measured, selection_spread = mean_rows(tasks, results, "selection")
+    scoring, _ = mean_rows(tasks, results, "scoring")
     uncovered = measured.uncovered_tasks()
     if uncovered:
         raise ValueError(

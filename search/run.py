@@ -1,5 +1,6 @@
 """Running a job: prepare (the stored plan, what the store already has), train (the rest on Ray Tune),
-finish (solve, store the result). :func:`run_job` runs or resumes a job to a final state.
+solve, finalize the budgets it asks for (:mod:`search.finalize`), store the result. :func:`run_job` runs or
+resumes a job to a final state.
 
 Running a job twice is safe: trainings already in the store (from this job or any other) are reused, so a
 job whose driver died resumes by running it again and trains only what is missing. The run's control state
@@ -15,30 +16,36 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.control import JobControl
+from search.lease import LeaseKeeper
 from search.plan import Plan, PlannedTraining, make_plan
-from search.records import Progress
-from search.settings import default_runs_dir
+from search.records import JobResult, Progress
+from search.settings import default_runs_dir, lease_seconds
 from search.states import JobState, TrainingState
 from search.store import JobRecord, Store
 from search.submit import build_dataset, check_resources
 
 if TYPE_CHECKING:  # ray is imported when a run trains, not when it only prepares or reads
     from search.ray_runner import TuneRunner
+    from workers.spec import TrainingSpec
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Progress], None]
+Needed = Callable[[list[str]], set[str]]
+"""Which of these training keys still need training (others were trained meanwhile, maybe by another job)."""
 
 
 class ProgressTracker:
     """A running job's counts, from sets of training keys: a training reported twice counts once."""
 
-    def __init__(self, total: int, succeeded: set[str], reused: int) -> None:
+    def __init__(self, total: int, succeeded: set[str], reused: int, phase: str = "search") -> None:
         self.total = total
+        self.phase = phase
         self.reused = reused
         self.succeeded = set(succeeded)
         self.trained_now: set[str] = set()
@@ -54,6 +61,12 @@ class ProgressTracker:
                 self.running.add(key)
                 self.failed.discard(key)
                 return False
+            if kind == "reused":  # trained meanwhile by another job: counted as reused
+                new = key not in self.succeeded
+                self.succeeded.add(key)
+                self.failed.discard(key)
+                self.reused += new
+                return new
             if kind not in ("succeeded", "failed"):
                 return False
             self.running.discard(key)
@@ -86,6 +99,7 @@ class ProgressTracker:
                 running=running,
                 failed=failed,
                 pending=max(0, remaining - running),
+                phase=self.phase,
                 elapsed_seconds=round(elapsed, 1),
                 estimate_seconds=estimate,
             )
@@ -101,7 +115,8 @@ class Prepared:
 
 
 class JobRun:
-    """One run of one job: :meth:`run` = :meth:`prepare`, :meth:`train`, :meth:`finish`.
+    """One run of one job: :meth:`run` = :meth:`prepare`, :meth:`train`, :meth:`solve`, then :meth:`finalize`
+    when the job finalizes budgets.
 
     ``runner``: the process's :class:`~search.ray_runner.TuneRunner` (one per process; made here if not
     given). ``control``: cancel/interrupt flags of this run. ``on_progress``: called with every new
@@ -141,8 +156,15 @@ class JobRun:
             return self.store.update_job(self.job_id, state=JobState.CANCELLED)
         try:
             prepared = self.prepare(job)
-            stopped = self.train(job, prepared)
-            return stopped if stopped is not None else self.finish(job, prepared)
+            stopped = self.train(job, self._work(job, prepared.plan, prepared.todo), prepared.tracker)
+            if stopped is not None:
+                return stopped
+            result = self.solve(job, prepared)
+            if job.spec.finalize_budgets:
+                stopped, result = self.finalize(job, prepared, result)
+                if stopped is not None:
+                    return stopped
+            return self.store.update_job(self.job_id, state=JobState.SUCCEEDED, result=result)
         except ValueError as exc:
             log.warning("job %s failed: %s", self.job_id, exc)
             return self.store.update_job(self.job_id, state=JobState.FAILED, error=str(exc))
@@ -169,7 +191,7 @@ class JobRun:
         self.store.link_job_trainings(self.job_id, list(specs), reused=already - linked)
         reused = sum(1 for jt in self.store.job_trainings(self.job_id) if jt.reused)
         todo = [t for t in plan.trainings if records[t.key].state != TrainingState.SUCCEEDED]
-        self.store.reset_stale_trainings([t.key for t in todo])
+        self._reset_stale([t.key for t in todo])
         tracker = ProgressTracker(len(plan.trainings), already, reused)
         self.store.update_job(self.job_id, state=JobState.RUNNING, plan=plan, error=None)
         self.publish(tracker, force=True)
@@ -182,10 +204,27 @@ class JobRun:
         )
         return Prepared(plan, todo, tracker)
 
-    def train(self, job: JobRecord, prepared: Prepared) -> JobRecord | None:
-        """Train what is missing on Ray Tune; the job's record if the run stopped (cancelled, interrupted,
-        unfinished trainings), None when every training ended (succeeded or failed after its retries)."""
-        if not prepared.todo:
+    @staticmethod
+    def _work(
+        job: JobRecord, plan: Plan, trainings: list[PlannedTraining], keep_weights: bool = False
+    ) -> list[tuple[str, TrainingSpec]]:
+        """(key, spec) of each training to run; weights kept when asked or when the job keeps them all."""
+        keep = keep_weights or job.spec.keep_weights == "all"
+        return [(t.key, plan.training_spec(t).model_copy(update={"keep_weights": keep})) for t in trainings]
+
+    def train(
+        self,
+        job: JobRecord,
+        work: list[tuple[str, TrainingSpec]],
+        tracker: ProgressTracker,
+        needed: Needed | None = None,
+    ) -> JobRecord | None:
+        """Train ``work`` on Ray Tune, one training per network across jobs: a training another live run
+        holds the lease of is waited for and reused (``needed(keys)`` says which keys still need training;
+        default: those not succeeded), an expired lease taken over. The job's record if the run stopped
+        (cancelled, interrupted, unfinished trainings), None when every training ended (succeeded, or failed
+        after its retries)."""
+        if not work:
             return None
         from search import ray_runner
 
@@ -193,43 +232,140 @@ class JobRun:
         check_resources(job.spec.resources, ray_runner.cluster_capacity())
         if self.runner is None:
             self.runner = ray_runner.TuneRunner()
-        tracker = prepared.tracker
+        needed = needed or self._not_succeeded
+        pending = dict(work)
 
         def hook(event: ray_runner.TrainingEvent) -> None:
             changed = tracker.record(event.key, event.kind)
             self.publish(tracker, force=changed)
 
-        outcome = self.runner.run(
-            [(t.key, prepared.plan.training_spec(t)) for t in prepared.todo],
-            control=self.control,
-            store=self.store,
-            resources=job.spec.resources,
-            storage_path=self.runs_dir,
-            max_retries=self.max_retries,
-            hook=hook,
-        )
+        with LeaseKeeper(self.store, self.job_id, lease_seconds()) as leases:
+            while pending:
+                still = needed(list(pending))
+                meanwhile = [k for k in pending if k not in still]  # another job trained them
+                if meanwhile:
+                    self.store.mark_reused(self.job_id, meanwhile)
+                for key in meanwhile:
+                    tracker.record(key, "reused")
+                    del pending[key]
+                claimed = leases.claim(list(pending)) if pending else []
+                if not claimed:
+                    if pending and not self._wait_for_others(pending, leases.seconds, tracker):
+                        break  # stopped while waiting
+                    continue
+                outcome = self.runner.run(
+                    [(k, pending[k]) for k in claimed],
+                    control=self.control,
+                    store=self.store,
+                    resources=job.spec.resources,
+                    storage_path=self.runs_dir,
+                    max_retries=self.max_retries,
+                    hook=hook,
+                )
+                leases.release(claimed)
+                if self._stopped() or outcome.unfinished:
+                    return self._stop_record(len(outcome.unfinished))
+                for key in claimed:  # succeeded, or failed after its retries: not claimed again
+                    del pending[key]
         self.publish(tracker, force=True)
+        return self._stop_record(0) if self._stopped() else None
+
+    def _reset_stale(self, keys: list[str]) -> None:
+        """Put back to pending the trainings left ``running`` by a dead run: those no live run holds the
+        lease of (another job's run may be training them right now)."""
+        now = datetime.now(UTC)
+        live = {k for k, (_, expires) in self.store.lease_holders(keys).items() if expires > now}
+        self.store.reset_stale_trainings([k for k in keys if k not in live])
+
+    def _not_succeeded(self, keys: list[str]) -> set[str]:
+        records = self.store.get_trainings(keys)
+        return {k for k in keys if records[k].state != TrainingState.SUCCEEDED}
+
+    def _wait_for_others(
+        self, pending: dict[str, TrainingSpec], seconds: float, tracker: ProgressTracker
+    ) -> bool:
+        """Wait (a few seconds at most) while other runs hold the leases of every pending training; False if
+        the run was stopped meanwhile."""
+        holders = self.store.lease_holders(list(pending))
+        log.info(
+            "job %s: waiting for %d training(s) other jobs are training (%s)",
+            self.job_id,
+            len(pending),
+            ", ".join(sorted({owner.split(":")[0] for owner, _ in holders.values()})[:5]),
+        )
+        self.publish(tracker, force=False)
+        deadline = time.monotonic() + min(5.0, seconds / 4)
+        while time.monotonic() < deadline:
+            if self._stopped():
+                return False
+            time.sleep(0.2)
+        return not self._stopped()
+
+    def _stopped(self) -> bool:
+        return self.control.cancelled or self.control.interrupted or self.store.cancel_requested(self.job_id)
+
+    def _stop_record(self, unfinished: int) -> JobRecord | None:
+        """The job's record once a run stopped: cancelled, back to queued (interrupted), or failed with
+        trainings left unfinished; None when it did not stop."""
         if self.control.cancelled or self.store.cancel_requested(self.job_id):
             return self.store.update_job(self.job_id, state=JobState.CANCELLED)
         if self.control.interrupted:
             log.info("job %s interrupted: it stays queued and resumes on the next start", self.job_id)
             return self.store.update_job(self.job_id, state=JobState.QUEUED)
-        if outcome.unfinished:
+        if unfinished:
             return self.store.update_job(
                 self.job_id,
                 state=JobState.FAILED,
-                error=f"{len(outcome.unfinished)} trainings did not finish (the Ray run was interrupted); "
-                "resume the job to train them",
+                error=f"{unfinished} trainings did not finish (the Ray run was interrupted); resume the job "
+                "to train them",
             )
         return None
 
-    def finish(self, job: JobRecord, prepared: Prepared) -> JobRecord:
-        """Solve on the trained networks and store the result: the job succeeds."""
+    def solve(self, job: JobRecord, prepared: Prepared) -> JobResult:
+        """The result of the search: the curve solved on the trained networks."""
         from search.result import build_result
 
         self.publish(prepared.tracker, force=True)
-        result = build_result(self.job_id, job.spec, prepared.plan, self.store.job_trainings(self.job_id))
-        return self.store.update_job(self.job_id, state=JobState.SUCCEEDED, result=result)
+        return build_result(self.job_id, job.spec, prepared.plan, self.store.job_trainings(self.job_id))
+
+    def finalize(
+        self, job: JobRecord, prepared: Prepared, result: JobResult
+    ) -> tuple[JobRecord | None, JobResult]:
+        """Train the finalized budgets' chosen networks to the end with their weights kept
+        (:mod:`search.finalize`) and add their measurements to the result; the job's record instead if the
+        run stopped. A resumed run plans the same trainings (the search's result is solved again from the
+        same stored trainings) and runs only what has not finished."""
+        from search.finalize import finalize_trainings, measure, to_train
+
+        planned = finalize_trainings(job.spec, prepared.plan, result)
+        unique = list({t.key: t for budget in planned.values() for t in budget}.values())
+        records = self.store.ensure_trainings({t.key: prepared.plan.training_spec(t) for t in unique})
+        linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
+        todo = to_train(self.store, unique, job.spec.seed)
+        running = {t.key for t in todo}
+        done = {k for k, r in records.items() if r.state == TrainingState.SUCCEEDED and k not in running}
+        self.store.link_job_trainings(self.job_id, [t.key for t in unique], reused=done - linked)
+        self._reset_stale(sorted(running))
+        tracker = ProgressTracker(len(unique), done, len(done), phase="finalize")
+        self.publish(tracker, force=True)
+        log.info(
+            "job %s: finalize %s SNT: %d trainings, %d to run",
+            self.job_id,
+            ", ".join(f"{b:g}" for b in planned),
+            len(unique),
+            len(todo),
+        )
+        by_key = {t.key: t for t in todo}
+
+        def needed(keys: list[str]) -> set[str]:  # trained meanwhile by another job (with weights) or not
+            return {t.key for t in to_train(self.store, [by_key[k] for k in keys], job.spec.seed)}
+
+        work = self._work(job, prepared.plan, todo, keep_weights=True)
+        stopped = self.train(job, work, tracker, needed)
+        if stopped is not None:
+            return stopped, result
+        finalized = measure(job.spec, result, planned, self.store.job_trainings(self.job_id))
+        return None, result.model_copy(update={"finalized": finalized})
 
     def publish(self, tracker: ProgressTracker, force: bool = False) -> None:
         """Show the progress (every call) and store it (at most once a second, or when ``force``)."""

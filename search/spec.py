@@ -109,6 +109,18 @@ class JobSpec(BaseModel):
         "tasks the exact sparse solver may need long on some tables); a curve cut short reports each "
         "budget's optimality_gap; null: no limit",
     )
+    finalize_budgets: list[float] = Field(
+        default_factory=list,
+        description="budgets whose chosen networks are trained to the end with their weights kept once the "
+        "search chose them (then exportable as a bundle); the result gives each one's measured test total "
+        "beside the predicted one. Same grammar as budgets; each must be one of the job's budgets",
+    )
+    keep_weights: Literal["finalized", "all"] = Field(
+        "finalized",
+        description="which trainings keep their weights: the finalize trainings only, or every training of "
+        "the job (more storage, and any budget whose networks were all trained at full fidelity exports "
+        "without finalizing)",
+    )
     name: str | None = Field(None, max_length=200, description="a label for listings")
 
     @field_validator("budgets", mode="before")
@@ -119,6 +131,16 @@ class JobSpec(BaseModel):
         try:
             return parse_budgets(value)
         except ValueError as exc:  # pydantic names the field already
+            raise ValueError(str(exc).removeprefix("budgets: ")) from None
+
+    @field_validator("finalize_budgets", mode="before")
+    @classmethod
+    def _finalize_budgets(cls, value: Any) -> list[float]:
+        if value is None or value == []:
+            return []
+        try:
+            return parse_budgets(value)
+        except ValueError as exc:
             raise ValueError(str(exc).removeprefix("budgets: ")) from None
 
     @field_validator("weights", mode="before")
@@ -147,6 +169,7 @@ class JobSpec(BaseModel):
             if unknown:
                 raise ValueError(f"weights: {unknown} are not tasks of this job ({', '.join(self.tasks)})")
         self._check_ladder()
+        self._check_finalize()
         cheapest = self.cheapest_cover()
         if self.budgets is not None and self.budgets[0] < cheapest - 1e-9:
             raise ValueError(
@@ -154,6 +177,16 @@ class JobSpec(BaseModel):
                 f"({cheapest} SNT: one network of capacity {min(self.capacities.subsets)} with all tasks)"
             )
         return self
+
+    def _check_finalize(self) -> None:
+        budgets = self.effective_budgets
+        unknown = [b for b in self.finalize_budgets if not any(abs(b - c) <= 1e-9 for c in budgets)]
+        if unknown:
+            shown = ", ".join(f"{b:g}" for b in budgets[:12]) + (" ..." if len(budgets) > 12 else "")
+            raise ValueError(
+                f"finalize_budgets: {', '.join(f'{b:g}' for b in unknown)} SNT not among the job's budgets "
+                f"({shown}); finalize budgets the job solves, or add them to budgets"
+            )
 
     def _check_ladder(self) -> None:
         """Refuse a capacity ladder whose common unit (the gcd of the capacities) is so fine that the solver's

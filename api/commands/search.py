@@ -101,6 +101,17 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
         default=2,
         help=f"retries of a failing training, 0-{MAX_RETRIES} (default 2)",
     )
+    p.add_argument(
+        "--finalize",
+        metavar="BUDGETS",
+        help="budgets whose chosen networks are trained to the end with their weights kept (exportable with "
+        "taskgroup export): 2 or 2,3; with --resume of a finished job, a new job that reuses its trainings",
+    )
+    p.add_argument(
+        "--keep-weights",
+        choices=["finalized", "all"],
+        help="which trainings keep their weights (default: finalized ones)",
+    )
     p.add_argument("--resume", metavar="JOB_ID", help="resume a stored job (its stored spec is used)")
     p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard and print its URL")
     p.add_argument("--format", choices=["table", "json"], default="table")
@@ -138,6 +149,8 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "objective": "objective",
         "budgets": "budgets",  # a sweep 1:5:0.5 or a list 1,2,3: the one budget grammar, read by the spec
         "weights": "weights",  # s=2,d=1 or JSON: the one weight grammar
+        "finalize": "finalize_budgets",  # the budget grammar too
+        "keep_weights": "keep_weights",
     }
     for flag, field in simple.items():
         if getattr(args, flag) is not None:
@@ -217,10 +230,53 @@ def _resumed_job(args: argparse.Namespace) -> Any:
             "a new search without --resume)"
         )
     store, job = stored_job(args, args.resume)
+    if args.finalize is not None or args.keep_weights is not None:
+        return _finalize_job(args, store, job)
     if job.state in (JobState.CANCELLED, JobState.FAILED):  # back in the queue; finished trainings kept
         job = store.update_job(job.id, state=JobState.QUEUED)
     print(f"resuming job {job.id} ({job.state})", file=sys.stderr)
     return store, job, _connect(args.dashboard)
+
+
+def _finalize_job(args: argparse.Namespace, store: Any, job: Any) -> Any:
+    """``--resume JOB --finalize B``: a new job with JOB's stored spec and these budgets finalized (a
+    finished job's spec stays as it ran); every training JOB stored is reused, so only the finalize
+    trainings (and whatever JOB had not finished) run."""
+    from pydantic import ValidationError
+
+    from grouping.budgets import parse_budgets
+    from grouping.validation import format_validation_error
+    from search.submit import local_capacity, prepare, submit_job
+
+    if not job.state.is_final:
+        raise CliError(
+            f"job {job.id} is {job.state}: --finalize starts from a finished job; wait for it "
+            f"(taskgroup show {job.id}) or resume it without --finalize"
+        )
+    spec = job.spec.model_dump(mode="json")
+    if args.finalize is not None:
+        try:
+            asked = parse_budgets(args.finalize)
+        except ValueError as exc:
+            raise CliError(f"--finalize: {str(exc).removeprefix('budgets: ')}") from None
+        spec["finalize_budgets"] = sorted({*job.spec.finalize_budgets, *asked})
+    if args.keep_weights is not None:
+        spec["keep_weights"] = args.keep_weights
+    remote = bool(os.environ.get("RAY_ADDRESS"))
+    try:
+        submission = prepare(spec, None if remote else local_capacity())
+    except ValidationError as exc:
+        raise CliError(f"--finalize: {format_validation_error(exc)}") from None
+    except ValueError as exc:
+        raise CliError(f"--finalize: {exc}") from None
+    new = submit_job(store, submission)
+    budgets = ", ".join(f"{b:g}" for b in submission.spec.finalize_budgets)
+    print(
+        f"job {job.id} is {job.state}: finalizing {budgets} SNT in a new job {new.id} (its trainings are "
+        "reused)",
+        file=sys.stderr,
+    )
+    return store, new, _connect(args.dashboard)
 
 
 def _run(args: argparse.Namespace, store: Any, job_id: str) -> Any:

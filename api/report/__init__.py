@@ -35,6 +35,11 @@ def _curve(result: Report) -> bytes:
     }
     baselines = result.baselines if isinstance(result, JobResult) else []
     field = "scoring_total" if tested else "selection_total"
+    finalized = result.finalized if isinstance(result, JobResult) else []
+    measured = [(f.budget, getattr(f, f"measured_{field}")) for f in finalized]
+    if any(total is not None for _, total in measured):
+        which = "test" if tested else "validation"
+        curves[f"finalized: measured {which} total"] = [(b, t) for b, t in measured if t is not None]
     return curve_figure(
         curves,
         [(b.name, b.cost, getattr(b, field)) for b in baselines],
@@ -112,6 +117,34 @@ def _table(result: Report) -> str:
     )
 
 
+def _finalized(result: Report) -> str:
+    """Predicted against measured totals of the finalized budgets (empty when none)."""
+    if not isinstance(result, JobResult) or not result.finalized:
+        return ""
+    rows = []
+    for f in result.finalized:
+        error = "" if f.prediction_error is None else f"{100 * f.prediction_error:+.2f}%"
+        if f.missing:
+            choice = f"not measured: {', '.join(f.missing)} failed"
+        elif f.choice_changes:
+            choice = "would change to " + ", ".join(f.measured_choice or [])
+        else:
+            choice = "unchanged"
+        rows.append(
+            f"<tr><td>{f.budget:g}</td><td>{html.escape(', '.join(f.networks))}</td>"
+            f"<td>{_total(f.predicted_selection_total)}</td><td>{_total(f.measured_selection_total)}</td>"
+            f"<td>{error}</td><td>{_total(f.predicted_scoring_total)}</td>"
+            f"<td>{_total(f.measured_scoring_total)}</td><td>{html.escape(choice)}</td></tr>"
+        )
+    return (
+        "<h2>finalized budgets</h2><p>The chosen networks trained to the end with their weights kept "
+        "(<code>taskgroup export</code>): the totals the search predicted beside the measured ones, and the "
+        "choice on measured losses.</p><table><tr><th>budget (SNT)</th><th>networks</th>"
+        "<th>validation predicted</th><th>validation measured</th><th>error</th><th>test predicted</th>"
+        "<th>test measured</th><th>choice on measured losses</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
 def _summary(result: Report) -> str:
     tasks = html.escape(", ".join(result.tasks))
     how = f"objective {html.escape(result.objective)}, served by {html.escape(result.serve_by)}"
@@ -145,7 +178,7 @@ def render_html(result: Report, figures: Mapping[str, bytes] | None = None, name
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{_summary(result)}</p>"
         f"<p>Standley et al., ICML 2020, “Which Tasks Should Be Learned Together in Multi-task Learning?”</p>"
-        f"{_table(result)}{images}</body></html>"
+        f"{_table(result)}{_finalized(result)}{images}</body></html>"
     )
 
 

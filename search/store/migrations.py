@@ -22,11 +22,11 @@ from collections.abc import Callable
 from sqlalchemy import Connection, inspect, select, update
 
 from search.store.errors import SchemaVersionError
-from search.store.tables import Base, CheckpointRow, JobRow, SchemaVersionRow, utcnow
+from search.store.tables import Base, CheckpointRow, JobRow, LeaseRow, SchemaVersionRow, utcnow
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this code writes and understands."""
 
 Migration = Callable[[Connection], None]
@@ -121,3 +121,10 @@ def _checkpoints_table(conn: Connection) -> None:
     """Version 3 records kept weights: the ``checkpoints`` table (training key, URI, size, sha256, time). No
     training of a version-2 store kept its weights, so the table starts empty."""
     CheckpointRow.__table__.create(conn)
+
+
+@migration(3)
+def _leases_table(conn: Connection) -> None:
+    """Version 4 lets jobs share a training without both training it: the ``leases`` table (training key,
+    holder, expiry). A version-3 store had no leases, so the table starts empty."""
+    LeaseRow.__table__.create(conn)

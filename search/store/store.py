@@ -45,6 +45,7 @@ from search.store.errors import (
     StoreUnavailableError,
     TrainingNotFoundError,
 )
+from search.store.leases import LeaseMethods
 from search.store.models import (
     JOB_TRANSITIONS,
     JobInfo,
@@ -180,9 +181,10 @@ def new_job_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class Store(CheckpointMethods):
+class Store(CheckpointMethods, LeaseMethods):
     """Jobs, trainings and kept weights in a SQL database (see the module docstring and docs/store.md); the
-    checkpoint methods are :class:`~search.store.checkpoints.CheckpointMethods`.
+    checkpoint methods are :class:`~search.store.checkpoints.CheckpointMethods`, the lease methods (one
+    training per network across jobs) :class:`~search.store.leases.LeaseMethods`.
 
     ``url`` is the full database URL as opened (driver filled in, SQLite paths made absolute; it may hold a
     password: log :attr:`safe_url` instead). Use :func:`open_store` to pick the URL from the environment.
@@ -527,6 +529,19 @@ class Store(CheckpointMethods):
             stmt = self._backend.insert(JobTrainingRow.__table__).on_conflict_do_nothing()
             for chunk in _chunks(links):
                 session.execute(stmt, list(chunk))
+
+    def mark_reused(self, job_id: str, keys: Iterable[str]) -> None:
+        """Mark the job's links to these trainings as reused: another job trained them while this one
+        waited for them (one training per network across jobs)."""
+        keys = _check_keys(keys)
+        with self._session(write=True) as session:
+            for chunk in _chunks(keys):
+                session.execute(
+                    update(JobTrainingRow)
+                    .where(JobTrainingRow.job_id == job_id, JobTrainingRow.training_key.in_(chunk))
+                    .values(reused=True)
+                    .execution_options(synchronize_session=False)
+                )
 
     def job_trainings(self, job_id: str) -> list[JobTrainingRecord]:
         """The job's trainings in the order they were linked; JobNotFoundError if the job is absent."""

@@ -146,6 +146,19 @@ class CheckpointRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
+class LeaseRow(Base):
+    """Who trains a training right now (at most one holder per training key), until when: a claim renewed
+    while the holder trains, taken over by another once it expired (its holder died)."""
+
+    __tablename__ = "leases"
+
+    training_key: Mapped[str] = mapped_column(
+        String(TRAINING_KEY_LENGTH), ForeignKey("trainings.key"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(128), nullable=False, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class SchemaVersionRow(Base):
     """One row (id 1): the schema version the database is at."""
 

@@ -42,6 +42,8 @@ from search.store import (
 from workers.spec import DatasetRef, EpochRecord, TrainingResult, TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
@@ -515,18 +517,68 @@ def _add_index(conn) -> None:  # from version 2 to 3
     conn.execute(text("CREATE INDEX ix_trainings_note ON trainings (note)"))
 
 
-def test_version_2_store_gains_the_checkpoints_table(store: Store, store_url: str) -> None:
+def test_version_2_store_gains_the_checkpoints_and_leases_tables(store: Store, store_url: str) -> None:
     store.ensure_trainings({"k": tspec(seed=3)})
     with store._engine.begin() as conn:  # back to what a version-2 store is
         conn.execute(text("DROP TABLE checkpoints"))
+        conn.execute(text("DROP TABLE leases"))
         conn.execute(text("UPDATE schema_version SET version = 2"))
     store.close()
     with open_store(store_url) as upgraded:
-        assert upgraded.schema_version() == 3 == SCHEMA_VERSION
+        assert upgraded.schema_version() == 4 == SCHEMA_VERSION
         assert upgraded.get_training("k").spec == tspec(seed=3)
         assert upgraded.list_checkpoints() == []
         upgraded.record_checkpoint("k", uri="/runs/k", size_bytes=5, sha256=SHA)
         assert upgraded.get_checkpoint("k").uri == "/runs/k"
+        assert upgraded.claim_trainings(["k"], "run-1", 60) == ["k"]
+
+
+# ----------------------------------------------------------------------------------------------- leases
+
+
+def test_a_lease_is_held_by_one_owner_until_it_expires(store: Store) -> None:
+    store.ensure_trainings({"k1": tspec(seed=1), "k2": tspec(seed=2)})
+    assert store.claim_trainings(["k1", "k2"], "a", 60) == ["k1", "k2"]
+    assert store.claim_trainings(["k1", "k2"], "b", 60) == []  # a holds both
+    assert store.claim_trainings(["k2", "k1"], "a", 60) == [
+        "k2",
+        "k1",
+    ]  # its own: renewed, in the order given
+    assert {k: owner for k, (owner, _) in store.lease_holders(["k1", "k2"]).items()} == {"k1": "a", "k2": "a"}
+    assert store.release_leases("a", ["k1"]) == 1
+    assert store.claim_trainings(["k1", "k2"], "b", 60) == ["k1"]  # released: b takes it, not a's other one
+    store.claim_trainings(["k2"], "a", 0.2)  # a's lease on k2 now ends in 0.2 s: a dies, it is not renewed
+    time.sleep(0.3)
+    assert store.claim_trainings(["k2"], "b", 60) == ["k2"]  # expired: taken over
+    assert store.renew_leases("a", 60) == 0  # a lost it: nothing to renew
+    assert store.renew_leases("b", 60) == 2 and store.release_leases("b") == 2
+    assert store.lease_holders(["k1", "k2"]) == {}
+    with pytest.raises(TrainingNotFoundError):
+        store.claim_trainings(["k1", "nosuchkey"], "a", 60)
+
+
+def test_many_claimants_at_once_win_each_training_once(store_url: str) -> None:
+    keys = [f"k{i}" for i in range(12)]
+    with open_store(store_url) as first:
+        first.ensure_trainings({k: tspec(seed=i) for i, k in enumerate(keys)})
+    won: dict[int, list[str]] = {}
+
+    def claim(i: int) -> None:
+        with open_store(store_url) as mine:  # each its own engine, as separate processes would have
+            won[i] = mine.claim_trainings(keys[i % 3 :] + keys[: i % 3], f"run-{i}", 60)
+
+    assert _run_threads(6, claim) == []
+    claimed = [k for ks in won.values() for k in ks]
+    assert sorted(claimed) == sorted(keys)  # every key won, and by exactly one claimant
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 129])
+def test_bad_lease_arguments_are_refused(store: Store, bad: str) -> None:
+    store.ensure_trainings({"k": tspec()})
+    with pytest.raises(ValueError, match="lease owner must be a non-empty string"):
+        store.claim_trainings(["k"], bad, 60)
+    with pytest.raises(ValueError, match=r"lease seconds must be in \(0, 86400\]"):
+        store.claim_trainings(["k"], "a", 0)
 
 
 def test_fresh_database_opened_by_many_at_once(store_url: str) -> None:
