@@ -172,7 +172,7 @@ def standley_tables(folder: Path = SHARED / "standley") -> list[ReplayTable]:
 
 
 def study_table(part: str, folder: Path = STUDY, tuning: bool = False) -> ReplayTable:
-    """A trained study part: every exhaustive seed at fidelity 1, seed 0 at its ESA fidelities, wall seconds."""
+    """A trained study part: each exhaustive seed at fidelity 1, seed 0 at its ESA fidelities; seconds."""
     data = json.loads((folder / f"{part}.json").read_text())
     tables = {
         name: (m.selection_table(), m.scoring_table())
@@ -287,7 +287,15 @@ MethodFactory = Callable[[ReplayTable], Strategy | str]
 """A method of the report: a strategy for a table, or the text to print where it does not apply."""
 
 
-def methods(settings: Mapping[str, Any] | None = None) -> dict[str, MethodFactory]:
+COMPUTE_SWEEP = (0.10, 0.25, 0.50)
+"""Other compute caps F at which the adaptive strategy is also replayed (the gap-versus-compute view)."""
+
+
+def methods(
+    settings: Mapping[str, Any] | None = None, sweep: Sequence[float] = COMPUTE_SWEEP
+) -> dict[str, MethodFactory]:
+    """The report's methods: the paper's approximations, TAG, adaptive at its defaults (F = 0.15), with
+    ``seeds="auto"`` where a table has several seeds, and at the other caps of ``sweep``."""
     chosen = dict(ADAPTIVE_SETTINGS if settings is None else settings)
 
     def esa(fidelity: float) -> MethodFactory:
@@ -301,14 +309,29 @@ def methods(settings: Mapping[str, Any] | None = None) -> dict[str, MethodFactor
     def tag(t: ReplayTable) -> Strategy | str:
         return "n/a: no lookahead affinities"
 
-    return {
+    def adaptive(**extra: Any) -> MethodFactory:
+        def make(t: ReplayTable) -> Strategy | str:
+            if extra.get("seeds") == "auto" and t.seeds < 2:
+                return "n/a: one seed"
+            try:
+                return make_strategy("adaptive", t.problem(), adaptive_options(t, {**chosen, **extra}))
+            except ValueError as exc:  # a cap below the start round's cost (the paper's files: fidelity 0.2)
+                return f"n/a: {str(exc).split(':')[0]}"
+
+        return make
+
+    out: dict[str, MethodFactory] = {
         "exhaustive (1 seed)": lambda t: make_strategy("exhaustive", t.problem()),
         "hoa": lambda t: make_strategy("hoa", t.problem()),
         "esa 0.2": esa(0.2),
         "esa 0.1": esa(0.1),
         "tag": tag,
-        "adaptive": lambda t: make_strategy("adaptive", t.problem(), adaptive_options(t, chosen)),
+        "adaptive": adaptive(),
+        "adaptive seeds=auto": adaptive(seeds="auto"),
     }
+    for cap in sweep:
+        out[f"adaptive F={cap:g}"] = adaptive(max_compute=cap)
+    return out
 
 
 def run_all(
@@ -345,7 +368,8 @@ def print_report(tables: Sequence[ReplayTable], results: Mapping[tuple[str, str]
         cells = [_cell(results[(name, t.name)]) for t in tables]
         print(f"| {name:<20} | " + " | ".join(cells) + " |")
     floors = [
-        f"{t.name} {min(t.noise_floor):.2f}-{max(t.noise_floor):.2f}% (mean {statistics.fmean(t.noise_floor):.2f}%)"
+        f"{t.name} {min(t.noise_floor):.2f}-{max(t.noise_floor):.2f}% "
+        f"(mean {statistics.fmean(t.noise_floor):.2f}%)"
         for t in tables
         if t.noise_floor
     ]
@@ -355,9 +379,8 @@ def print_report(tables: Sequence[ReplayTable], results: Mapping[tuple[str, str]
 
 
 def print_rounds(outcome: Outcome) -> None:
-    print(
-        f"\n{outcome.strategy} on {outcome.table}: {len(outcome.rounds)} rounds, {outcome.trainings} trainings"
-    )
+    rounds, trainings = len(outcome.rounds), outcome.trainings
+    print(f"\n{outcome.strategy} on {outcome.table}: {rounds} rounds, {trainings} trainings")
     for r in outcome.rounds:
         print(f"  round {r.index}: {r.why}")
     for budget, labels in outcome.choices.items():
@@ -367,27 +390,51 @@ def print_rounds(outcome: Outcome) -> None:
 
 # -------------------------------------------------------------------------------------------------- tuning
 TUNING_GRID: list[dict[str, Any]] = [
-    {"start": start, "anchor": anchor, "low_fidelity": low, "explore_low": explore}
-    for start in ("pairs", "singles")
-    for anchor in (True, False)
-    for low in (0.1, 0.2)
-    for explore in (False, True)
+    {},  # the defaults: start "pairs" at low_fidelity 0.1 with the anchor, 128 draws, calibration "both"
+    {"low_fidelity": 0.2},
+    {"start": "singles"},
+    {"start": "anchor"},
+    {"anchor": False},
+    {"samples": 32},
+    {"batch": 4},
+    {"calibration": "up"},
+    {"calibration": "off"},
+    {"explore_low": True},
+    {"point": "median"},
+    {"prior": {"fidelity_sd": 0.15}},
+    {"prior": {"sharing_sd": 0.5, "size_sd": 0.2, "capacity_sd": 0.15}},
 ]
-"""The settings tried by ``--tune``."""
+"""The settings ``--tune`` compares (each a change from the defaults), on the tuning tables only."""
+
+TUNING_SEEDS = 3
+"""Random seeds (of the posterior draws) each setting is replayed with; the mean gap is their mean."""
 
 
-def tune(tables: Sequence[ReplayTable], grid: Sequence[Mapping[str, Any]]) -> None:
-    """Print mean gap and compute of each setting on the tuning tables (and only those)."""
+def tune(tables: Sequence[ReplayTable], grid: Sequence[Mapping[str, Any]], seeds: int = TUNING_SEEDS) -> None:
+    """Print each setting's mean gap (over random seeds) and largest compute share on the tuning tables."""
     tuning = [t for t in tables if t.tuning]
-    print(f"tuning on: {', '.join(t.name for t in tuning)}")
+    print(f"tuning on: {', '.join(t.name for t in tuning)}; {seeds} random seeds each", flush=True)
     for settings in grid:
-        outcomes = [
-            replay(make_strategy("adaptive", t.problem(), adaptive_options(t, settings)), t) for t in tuning
-        ]
-        cells = "  ".join(f"{o.table}: {o.mean_gap:.2f}@{o.share:.3f}" for o in outcomes)
-        mean = statistics.fmean(o.mean_gap for o in outcomes if o.mean_gap is not None)
-        share = max(o.share for o in outcomes)
-        print(f"{json.dumps(settings)}\n    mean gap {mean:.2f}%  max share {share:.3f}  {cells}", flush=True)
+        cells, means, shares = [], [], []
+        for t in tuning:
+            runs = [
+                replay(
+                    make_strategy(
+                        "adaptive", t.problem(), adaptive_options(t, {**settings, "random_seed": r})
+                    ),
+                    t,
+                )
+                for r in range(seeds)
+            ]
+            gap = statistics.fmean(o.mean_gap for o in runs if o.mean_gap is not None)
+            means.append(gap)
+            shares.append(max(o.share for o in runs))
+            cells.append(f"{t.name}: {gap:.2f}")
+        print(
+            f"{json.dumps(settings):<70} mean {statistics.fmean(means):.2f}%  max share {max(shares):.3f}  "
+            + "  ".join(cells),
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,15 +77,17 @@ class AdaptiveOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_compute: float = Field(0.15, gt=0, description="compute cap F: share of the exhaustive plan's cost")
-    start: Literal["pairs", "singles", "tag"] = Field(
-        "pairs", description="first round: low-fidelity singles and pairs, low-fidelity singles, or TAG's"
+    start: Literal["pairs", "singles", "anchor", "tag"] = Field(
+        "pairs",
+        description="first round: low-fidelity singles and pairs, low-fidelity singles, only the all-task "
+        "network, or TAG's round",
     )
     low_fidelity: float = Field(
         0.1, gt=0, lt=1, description="fidelity of the start round's singles and pairs"
     )
     anchor: bool = Field(True, description="train the all-task network at full fidelity in the start round")
     batch: int = Field(2, ge=1, le=256, description="trainings per round after the start (run in parallel)")
-    samples: int = Field(32, ge=4, le=4096, description="posterior draws per round")
+    samples: int = Field(128, ge=4, le=4096, description="posterior draws per round")
     optimism: float = Field(2.0, ge=0, description="z of the optimistic bound of the stopping rule")
     tolerance: float = Field(0.001, ge=0, description="relative improvement too small to train for")
     seeds: int | Literal["auto"] = Field(
@@ -97,6 +99,10 @@ class AdaptiveOptions(BaseModel):
     )
     calibration: Literal["both", "up", "off"] = Field(
         "both", description="scale the model's spread by its leave-one-out error: both ways, only up, or not"
+    )
+    point: Literal["mean", "median"] = Field(
+        "mean",
+        description="a predicted loss: the posterior mean (Bayes choice of the expected total) or median",
     )
     random_seed: int = Field(0, ge=0)
     lookahead_factor: float = Field(1.5, gt=0, description="estimated cost of a lookahead training (x plain)")
@@ -169,6 +175,7 @@ class AdaptiveStrategy(Strategy):
             TrainingRequest(tasks=(t,), capacity=c, fidelity=low, seed=p.seed, reason="single, low fidelity")
             for c in p.capacities.single_capacities()
             for t in p.tasks
+            if o.start in ("pairs", "singles")
         ]
         if o.start == "pairs":
             out += [
@@ -193,7 +200,7 @@ class AdaptiveStrategy(Strategy):
     # -- model ---------------------------------------------------------------------------------------------
     def low_fidelities(self) -> tuple[float, ...]:
         o: AdaptiveOptions = self.options  # type: ignore[assignment]
-        return () if o.start == "tag" else (o.low_fidelity,)
+        return (o.low_fidelity,) if o.start in ("pairs", "singles") or o.explore_low else ()
 
     def fit(self, measured: Sequence[Measurement]) -> tuple[FittedLossModel, float]:
         o: AdaptiveOptions = self.options  # type: ignore[assignment]
@@ -220,6 +227,7 @@ class AdaptiveStrategy(Strategy):
         ]
 
     def state(self, measured: Sequence[Measurement]) -> State:
+        o: AdaptiveOptions = self.options  # type: ignore[assignment]
         if not measured:
             raise ValueError("adaptive: nothing is measured yet, so there is nothing to predict from")
         p = self.problem
@@ -243,7 +251,8 @@ class AdaptiveStrategy(Strategy):
                 else:
                     mu, sd = model.predict(cand, task)
                     log_mean[r, j], log_sd[r, j] = mu, sd
-                    losses[task] = math.exp(mu + sd * sd / 2)  # the expected loss under the log-normal
+                    # the expected loss under the log-normal posterior (or its median, ``point="median"``)
+                    losses[task] = math.exp(mu + sd * sd / 2 if o.point == "mean" else mu)
             rows.append(TableRow(cand, losses, predicted=cand not in counts))
         table = LossTable(p.tasks, rows)
         choices = self._choices(table)
@@ -270,6 +279,7 @@ class AdaptiveStrategy(Strategy):
 
     # -- prediction ----------------------------------------------------------------------------------------
     def predict(self, measured: Sequence[Measurement]) -> Prediction:
+        measured = canonical(measured)
         state = self.state(measured)
         p = self.problem
         uncertainty = {
@@ -291,6 +301,7 @@ class AdaptiveStrategy(Strategy):
         self, measured: Sequence[Measurement], failed: Sequence[TrainingRequest] = ()
     ) -> Round | None:
         o: AdaptiveOptions = self.options  # type: ignore[assignment]
+        measured = canonical(measured)
         settled = settled_keys(measured, failed)
         if not any(m.request.round > 1 for m in measured if not m.reused):
             start = [r for r in self.start_requests() if r.key() not in settled]
@@ -510,6 +521,11 @@ class AdaptiveStrategy(Strategy):
                     credit[cand] += regret * variance[cand] / weight / o.samples
                     budgets_of[cand].add(choice.budget)
         return dict(credit), dict(budgets_of)
+
+
+def canonical(measured: Sequence[Measurement]) -> list[Measurement]:
+    """The measurements in key order: decisions do not depend on the order trainings finished in."""
+    return sorted(measured, key=lambda m: (m.request.key(), m.reused))
 
 
 def _mean_losses(measured: Sequence[Measurement]) -> dict[Candidate, dict[str, float]]:

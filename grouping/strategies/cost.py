@@ -11,9 +11,9 @@ seconds are predicted by a non-negative least-squares fit on them::
 does, and one per task head: on taskonomy-mini a full-size network of k tasks took 34, 42, 47, 54, 61 s for
 k = 1..5 and a half-size single 24 s, not 17, docs/study.md), times ``lookahead_factor`` for a lookahead
 training; the exhaustive plan's cost is predicted the same way. With too few distinct trainings to fit the
-four terms, seconds are taken proportional to units. The *share* of a set of trainings is their cost (measured seconds
-where known) over the exhaustive plan's. This is the compute cap of the adaptive strategy (the issue's F);
-the replay reports the true share beside it.
+four terms, seconds are taken proportional to units. The *share* of a set of trainings is their cost
+(measured seconds where known) over the exhaustive plan's. This is the compute cap of the adaptive strategy
+(the issue's F); the replay reports the true share beside it.
 """
 
 from __future__ import annotations

@@ -15,18 +15,21 @@ as a model: a group's effect on ``a`` is the mean of its pair effects) with a gr
 
 with independent Gaussian priors (``Prior``; mu and lambda flat); ``omega_a + w_{ab}`` is the pair effect
 ``log(L[{a,b}, a] / L[{a}, a])``, split so that a task hurt (or helped) by every partner is one parameter
-that a single measured shared network reveals, and the partners' differences another. Tasks are independent given the data, so
-the posterior is one small regression per task (closed form). Predictions at full fidelity carry the
-posterior spread of the parameters and ``delta``'s; the *seed* noise is estimated from the networks measured
-with several seeds (pooled with the prior's value as ten pseudo-degrees of freedom), and, with
-``calibration``, every predictive variance is scaled by the mean squared leave-one-out standardised residual
-of the full-fidelity measurements (pooled with ten pseudo-residuals of 1): a model that is wrong more often
-than it says learns to say so, and one that is right more often grows more confident.
+that a single measured shared network reveals, and the partners' differences another. Tasks are
+independent given the data, so the posterior is one small regression per task (closed form).
 
-Low-fidelity measurements (early-stopped, as in the paper's ESA) inform the pair effects only through
-``lambda``: their ordering of networks is trusted up to ``fidelity_sd``, which the study found necessary
-(ESA orders networks badly, docs/study.md). This model and its use for choosing trainings are ours; MTG-Net
-(Song et al., NeurIPS 2022) learns a gain predictor of groups from measured groups in the same spirit.
+Predictions at full fidelity carry the posterior spread of the parameters and ``delta``'s. The *seed*
+noise is estimated from the networks measured with several seeds (pooled with the prior's value as ten
+pseudo-degrees of freedom). With ``calibration``, every predictive variance is scaled by the mean squared
+leave-one-out standardised residual of the full-fidelity measurements (pooled with ten pseudo-residuals
+of 1): a model that is wrong more often than it says learns to say so, and one that is right more often
+grows more confident (``"up"``: only the former).
+
+Low-fidelity measurements (early-stopped, as in the paper's ESA) inform the partner effects through the
+offsets ``lambda``: their ordering of networks is trusted up to ``fidelity_sd``, and their sharing level not
+at all beyond ``fidelity_sharing_sd`` (the study found early-stopped tables order networks badly,
+docs/study.md). This model and its use for choosing trainings are ours; MTG-Net (Song et al., NeurIPS 2022)
+learns a gain predictor of groups from measured groups in the same spirit.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ class LossModel:
         caps = set(problem.capacities.subsets) | set(problem.capacities.singles)
         self.small_caps = tuple(sorted(c for c in caps if c != self.largest))
         self.low = tuple(sorted(set(low_fidelities)))
-        # one task's parameters: mu | h per small capacity | omega | w per partner | nu | (lambda, lambda') per f
+        # parameters: mu | h per small capacity | omega | w per partner | nu | (lambda, lambda') per low f
         self.p_cap = 1
         self.p_om = self.p_cap + len(self.small_caps)
         self.p_w = self.p_om + 1

@@ -93,6 +93,10 @@ def test_replaying_is_deterministic_and_a_resumed_search_trains_nothing_twice(pl
         [r.key() for r in rd.requests] for rd, _ in whole[3:]
     ]
     assert not {r.key() for r in trainer.revealed} & {m.request.key() for m in stored}
+    # the order in which the trainings finished does not matter
+    shuffled = stored[::-1]
+    strategy = make_strategy("adaptive", problem, options)
+    assert strategy.next_round(shuffled) == strategy.next_round(stored)
 
 
 def test_seeds_auto_spends_extra_seeds_only_on_measured_networks_that_decide(planted):
