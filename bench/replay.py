@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from grouping import LossTable, LossTableModel, budget_curve, read_loss_table  # noqa: E402
 from grouping.evaluation import gap_percent  # noqa: E402
-from grouping.solver import split_feasible  # noqa: E402
+from grouping.noise import indistinguishable_per_budget  # noqa: E402
 from grouping.strategies import (  # noqa: E402
     Measurement,
     Problem,
@@ -247,8 +247,7 @@ def replay(strategy: Strategy, table: ReplayTable, label: str | None = None) -> 
     measured = [m for _, ms in history for m in ms]
     prediction = strategy.predict(measured)
     problem = strategy.problem
-    budgets, _ = split_feasible(prediction.selection, problem.effective_budgets())
-    curve = budget_curve(prediction.selection, budgets=budgets, scoring=table.truth_scoring)
+    curve = prediction.curve(problem, scoring=table.truth_scoring)  # the choice, totalled on the truth
     optimal = optimal_totals(table, problem.effective_budgets())
     gaps = {g.budget: gap_percent(g.scoring_total, optimal[g.budget]) for g in curve.curve}
     keys = {
@@ -388,6 +387,29 @@ def print_rounds(outcome: Outcome) -> None:
         print(f"  {budget:g} SNT: {' + '.join(labels)}  (gap {gap:+.2f}%)" if gap is not None else "")
 
 
+# --------------------------------------------------------------------------------------------------- noise
+def print_noise(table: ReplayTable) -> None:
+    """The exhaustive search with every seed the table has: per budget, the runner-ups within seed noise
+    of its choice (``grouping.noise``), as a job result's ``indistinguishable_from``."""
+    problem = table.problem().model_copy(update={"seeds": table.seeds})
+    strategy = make_strategy("exhaustive", problem)
+    measured = [m for _, ms in drive(strategy, table.measure) for m in ms]
+    prediction = strategy.predict(measured)
+    curve = prediction.curve(problem)
+    # the totals are of means over the seeds: the spread that enters them is the seed sd / sqrt(seeds)
+    root = math.sqrt(table.seeds)
+    spread = {c.label(): {t: sd / root for t, sd in v.items()} for c, v in prediction.seed_spread.items()}
+    found = indistinguishable_per_budget(curve, prediction.selection, spread)
+    print(
+        f"\n{table.name}: exhaustive, mean of {table.seeds} seeds; runner-ups within the spread of that mean"
+    )
+    for grouping in curve.curve:
+        close = found[grouping.budget]
+        names = "; ".join(f"{' + '.join(r.networks)} ({r.difference:+.4f} +- {r.spread:.4f})" for r in close)
+        choice = " + ".join(n.label for n in grouping.networks)
+        print(f"  {grouping.budget:g} SNT: {choice} ({grouping.selection_total:.4f}); {names or 'none'}")
+
+
 # -------------------------------------------------------------------------------------------------- tuning
 TUNING_GRID: list[dict[str, Any]] = [
     {},  # the defaults: start "pairs" at low_fidelity 0.1 with the anchor, 128 draws, calibration "both"
@@ -446,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         "--tune", action="store_true", help="run the adaptive settings grid on the tuning tables"
     )
     parser.add_argument("--tables", nargs="*", help="only these tables (names as printed)")
+    parser.add_argument(
+        "--noise", action="store_true", help="print the runner-ups within seed noise where a table has seeds"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -458,6 +483,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no tables found (shared data at {SHARED}, study JSON at {STUDY})")
     if args.tune:
         tune(tables, TUNING_GRID)
+        return 0
+    if args.noise:
+        for table in tables:
+            if table.seeds > 1:
+                print_noise(table)
         return 0
     started = time.monotonic()
     results = run_all(tables, methods())

@@ -9,10 +9,12 @@ are trained independently)::
     spread^2 = sum_{t: served by another network} w_t^2 (sd[choice's server of t, t]^2 + sd[runner-up's, t]^2)
 
 A runner-up is *indistinguishable* from the choice when ``|total(runner-up) - total(choice)| < z * spread``
-(``z = 1``: one standard deviation). A network without a seed spread (one seed) contributes none: with one
-seed nothing is known about the noise, and nothing is called indistinguishable on its account. Runner-ups are
-the best groupings that do without one of the chosen networks (:func:`runner_ups`). This noise check is ours
-(issue 11); the paper reports one seed.
+(``z = 1``: one standard deviation). ``sd`` is the spread of the losses *as they enter the totals*: for a
+table of one training per network, the seed spread of one training (a job's ``seed_spread``); for a table
+of means over k seeds, that spread divided by sqrt(k) (the caller scales it). A network without a seed
+spread (one seed) contributes none: with one seed nothing is known about the noise, and nothing is called
+indistinguishable on its account. Runner-ups are the best groupings that do without one of the chosen
+networks (:func:`runner_ups`). This noise check is ours (issue 11); the paper reports one seed.
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ class AdaptiveStrategy(Strategy):
             rows.append(TableRow(cand, losses, predicted=cand not in counts))
         table = LossTable(p.tasks, rows)
         choices = self._choices(table)
-        low = frozenset(m.candidate for m in measured if m.request.fidelity == self.options.low_fidelity)  # type: ignore[attr-defined]
+        low = frozenset(m.candidate for m in measured if m.request.fidelity == o.low_fidelity)
         return State(model, candidates, table, log_mean, log_sd, counts, low, choices, seed_sd)
 
     def _solver(self, table: LossTable) -> GroupingSolver:
@@ -306,13 +306,18 @@ class AdaptiveStrategy(Strategy):
         if not any(m.request.round > 1 for m in measured if not m.reused):
             start = [r for r in self.start_requests() if r.key() not in settled]
             if start:
-                why = (
-                    "start: TAG's singles and all-task training with lookahead affinities"
-                    if o.start == "tag"
-                    else f"start: singles and pairs at fidelity {format_capacity(o.low_fidelity)} (cheap; "
-                    "they inform every pair effect)"
-                    + (", the all-task network at full fidelity" if o.anchor else "")
-                )
+                low = format_capacity(o.low_fidelity)
+                parts = {
+                    "pairs": [f"singles and pairs at fidelity {low} (cheap; they inform every pair effect)"],
+                    "singles": [f"singles at fidelity {low}"],
+                    "anchor": [],
+                    "tag": ["TAG's singles and all-task training with lookahead affinities"],
+                }[o.start]
+                if o.anchor and o.start != "tag":
+                    parts.append(
+                        "the all-task network at full fidelity (budget 1's grouping, every task's level)"
+                    )
+                why = "start: " + "; ".join(parts)
                 return Round(index=1, requests=tuple(start), why=why)
         if not measured:
             return None
