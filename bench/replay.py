@@ -381,7 +381,7 @@ def print_rounds(outcome: Outcome) -> None:
     rounds, trainings = len(outcome.rounds), outcome.trainings
     print(f"\n{outcome.strategy} on {outcome.table}: {rounds} rounds, {trainings} trainings")
     for r in outcome.rounds:
-        print(f"  round {r.index}: {r.why}")
+        print(f"  {r.why}" if r.why.startswith("round") else f"  round {r.index}: {r.why}")
     for budget, labels in outcome.choices.items():
         gap = outcome.gaps[budget]
         print(f"  {budget:g} SNT: {' + '.join(labels)}  (gap {gap:+.2f}%)" if gap is not None else "")
@@ -412,7 +412,7 @@ def print_noise(table: ReplayTable) -> None:
 
 # -------------------------------------------------------------------------------------------------- tuning
 TUNING_GRID: list[dict[str, Any]] = [
-    {},  # the defaults: start "pairs" at low_fidelity 0.1 with the anchor, 128 draws, calibration "both"
+    {},  # the defaults: start "pairs", low_fidelity 0.1, anchor, 128 draws, calibration "both", median
     {"low_fidelity": 0.2},
     {"start": "singles"},
     {"start": "anchor"},
@@ -422,7 +422,7 @@ TUNING_GRID: list[dict[str, Any]] = [
     {"calibration": "up"},
     {"calibration": "off"},
     {"explore_low": True},
-    {"point": "median"},
+    {"point": "mean"},
     {"prior": {"fidelity_sd": 0.15}},
     {"prior": {"sharing_sd": 0.5, "size_sd": 0.2, "capacity_sd": 0.15}},
 ]

@@ -100,9 +100,9 @@ class AdaptiveOptions(BaseModel):
     calibration: Literal["both", "up", "off"] = Field(
         "both", description="scale the model's spread by its leave-one-out error: both ways, only up, or not"
     )
-    point: Literal["mean", "median"] = Field(
-        "mean",
-        description="a predicted loss: the posterior mean (Bayes choice of the expected total) or median",
+    point: Literal["median", "mean"] = Field(
+        "median",
+        description="a predicted loss: the posterior median, or mean (the expected total; penalises spread)",
     )
     random_seed: int = Field(0, ge=0)
     lookahead_factor: float = Field(1.5, gt=0, description="estimated cost of a lookahead training (x plain)")
@@ -251,7 +251,7 @@ class AdaptiveStrategy(Strategy):
                 else:
                     mu, sd = model.predict(cand, task)
                     log_mean[r, j], log_sd[r, j] = mu, sd
-                    # the expected loss under the log-normal posterior (or its median, ``point="median"``)
+                    # the posterior median of the loss, or its mean under the log-normal (``point="mean"``)
                     losses[task] = math.exp(mu + sd * sd / 2 if o.point == "mean" else mu)
             rows.append(TableRow(cand, losses, predicted=cand not in counts))
         table = LossTable(p.tasks, rows)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -102,19 +103,8 @@ class Problem(BaseModel):
     def effective_budgets(self) -> list[float]:
         return list(self.budgets) if self.budgets is not None else default_budgets(self.n_tasks)
 
-    def candidate(self, tasks: Iterable[str], capacity: float = FULL) -> Candidate:
-        """The candidate of these tasks in table order (ValueError for an unknown task)."""
-        names = list(tasks)
-        index = {t: i for i, t in enumerate(self.tasks)}
-        unknown = [t for t in names if t not in index]
-        if unknown:
-            raise ValueError(f"unknown task(s) {unknown}; the tasks are {', '.join(self.tasks)}")
-        return Candidate(tuple(sorted(names, key=index.__getitem__)), capacity)
-
     def all_candidates(self) -> list[Candidate]:
         """The exhaustive candidate set: every subset at each subset capacity, then the extra singles."""
-        from itertools import combinations
-
         out = [
             Candidate(group, capacity)
             for size in range(1, self.n_tasks + 1)
