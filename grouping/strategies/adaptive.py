@@ -304,21 +304,9 @@ class AdaptiveStrategy(Strategy):
         measured = canonical(measured)
         settled = settled_keys(measured, failed)
         if not any(m.request.round > 1 for m in measured if not m.reused):
-            start = [r for r in self.start_requests() if r.key() not in settled]
-            if start:
-                low = format_capacity(o.low_fidelity)
-                parts = {
-                    "pairs": [f"singles and pairs at fidelity {low} (cheap; they inform every pair effect)"],
-                    "singles": [f"singles at fidelity {low}"],
-                    "anchor": [],
-                    "tag": ["TAG's singles and all-task training with lookahead affinities"],
-                }[o.start]
-                if o.anchor and o.start != "tag":
-                    parts.append(
-                        "the all-task network at full fidelity (budget 1's grouping, every task's level)"
-                    )
-                why = "start: " + "; ".join(parts)
-                return Round(index=1, requests=tuple(start), why=why)
+            start = self._start_round(settled)
+            if start is not None:
+                return start
         if not measured:
             return None
         index = next_round_index(measured)
@@ -363,6 +351,38 @@ class AdaptiveStrategy(Strategy):
                     seen.add(cand)
         if not actions:
             return None
+        picked = self._pick(actions, remaining)
+        if not picked:
+            return None
+        why = (
+            f"round {index}: {len(picked)} training(s) by expected improvement of the budget curve; "
+            f"{costs.spent(measured) / (cap / o.max_compute):.1%} of the exhaustive cost spent "
+            f"(cap {o.max_compute:.0%}); " + "; ".join(f"{r.label()}: {r.reason}" for r in picked)
+        )
+        return Round(index=index, requests=tuple(picked), why=why)
+
+    def _start_round(self, settled: set[str]) -> Round | None:
+        """Round 1: the cheap signals the posterior starts from (None once all are settled)."""
+        o: AdaptiveOptions = self.options  # type: ignore[assignment]
+        start = [r for r in self.start_requests() if r.key() not in settled]
+        if not start:
+            return None
+        low = format_capacity(o.low_fidelity)
+        parts = {
+            "pairs": [f"singles and pairs at fidelity {low} (cheap; they inform every pair effect)"],
+            "singles": [f"singles at fidelity {low}"],
+            "anchor": [],
+            "tag": ["TAG's singles and all-task training with lookahead affinities"],
+        }[o.start]
+        if o.anchor and o.start != "tag":
+            parts.append("the all-task network at full fidelity (budget 1's grouping, every task's level)")
+        return Round(index=1, requests=tuple(start), why="start: " + "; ".join(parts))
+
+    def _pick(
+        self, actions: list[tuple[float, float, TrainingRequest]], remaining: float
+    ) -> list[TrainingRequest]:
+        """The best actions by priority, then cost, that fit the remaining compute (<= `batch` networks)."""
+        o: AdaptiveOptions = self.options  # type: ignore[assignment]
         actions.sort(key=lambda a: (-a[0], a[1], a[2].key()))
         picked: list[TrainingRequest] = []
         spend = 0.0
@@ -374,14 +394,7 @@ class AdaptiveStrategy(Strategy):
             if spend + need <= remaining + 1e-9:
                 picked += extra
                 spend += need
-        if not picked:
-            return None
-        why = (
-            f"round {index}: {len(picked)} training(s) by expected improvement of the budget curve; "
-            f"{costs.spent(measured) / (cap / o.max_compute):.1%} of the exhaustive cost spent "
-            f"(cap {o.max_compute:.0%}); " + "; ".join(f"{r.label()}: {r.reason}" for r in picked)
-        )
-        return Round(index=index, requests=tuple(picked), why=why)
+        return picked
 
     def _more_seeds(self, req: TrainingRequest) -> list[TrainingRequest]:
         """With a fixed number of seeds k > 1, the other k - 1 seeds of a first full-fidelity training."""
