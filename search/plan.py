@@ -1,30 +1,37 @@
 """The plan of a job: which trainings its approximation needs (DESIGN.md, data flow step 2).
 
-* ``exhaustive``: every non-empty subset of the tasks at each subset capacity (the paper: 2^n - 1 networks
-  at 1 SNT) plus every single task at each single capacity (the paper: n half-size networks).
-* ``esa``: the same at a low fidelity (the paper's early-stopping approximation).
-* ``hoa``: the singles at every capacity and the pairs at the subset capacities; larger groups are
-  predicted from the pairs (the paper's higher-order approximation).
+The approximation is a strategy (:mod:`grouping.strategies`) that asks for trainings in rounds:
 
-Each candidate is trained once per seed. A training is identified by its key (``search.keys``), so plans
-of different jobs that need the same training share it. The plan is stored whole with its job: the run
-trains exactly what was planned at submission (on the dataset of the same fingerprint).
+* ``exhaustive``: every non-empty subset of the tasks at each subset capacity (the paper: 2^n - 1 networks
+  at 1 SNT) plus every single task at each single capacity (the paper: n half-size networks); one round.
+* ``esa``: the same at a low fidelity (the paper's early-stopping approximation); one round.
+* ``hoa``: the singles at every capacity and the pairs at the subset capacities; larger groups are
+  predicted from the pairs (the paper's higher-order approximation); one round.
+* ``tag``: the singles and one all-task training that measures TAG's lookahead affinities; one round.
+* ``adaptive``: a start round, then rounds decided from what was measured, within a compute cap.
+
+The plan holds the trainings asked for so far: at submission the first round (for the one-round
+approximations, everything), then each later round's as the run decides it. A training is identified by its
+key (``search.keys``), so plans of different jobs that need the same training share it. The plan is stored
+whole with its job: the run trains exactly what was planned (on the dataset of the same fingerprint).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grouping.strategies import TrainingRequest
 from search.keys import training_key
 from search.spec import JobSpec
-from workers.spec import DatasetRef, TrainingSettings, TrainingSpec, epochs_for
+from workers.spec import DatasetRef, LookaheadSettings, TrainingSettings, TrainingSpec, epochs_for
 
 
 class PlanSummary(BaseModel):
-    """What a plan costs, reported before anything runs (and in every result)."""
+    """What a plan costs, reported before anything runs (and in every result). For ``adaptive``, what is
+    planned so far (at submission: its start round; later rounds add to it up to its compute cap)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +39,7 @@ class PlanSummary(BaseModel):
     candidates: int = Field(description="distinct networks (task set x capacity), before seeds")
     network_trainings: int = Field(description="trainings to run: candidates x seeds")
     snt_epochs: float = Field(description="estimated compute: sum of capacity x epochs over trainings")
+    rounds: int = Field(1, ge=1, description="rounds planned so far (adaptive: more follow as it decides)")
 
 
 class PlannedTraining(BaseModel):
@@ -44,6 +52,22 @@ class PlannedTraining(BaseModel):
     capacity: float
     fidelity: float
     seed: int
+    lookahead: bool = Field(False, description="also measures TAG's lookahead affinities")
+    round: int = Field(1, ge=1, description="the round that asked for it")
+    reason: str = Field("", description="why the approximation asked for it")
+
+    def request(self, order: Sequence[str]) -> TrainingRequest:
+        """The strategy's request this training answers (its tasks in the job's ``order``)."""
+        index = {t: i for i, t in enumerate(order)}
+        return TrainingRequest(
+            tasks=tuple(sorted(self.tasks, key=index.__getitem__)),
+            capacity=self.capacity,
+            fidelity=self.fidelity,
+            seed=self.seed,
+            lookahead=self.lookahead,
+            reason=self.reason,
+            round=self.round,
+        )
 
 
 class Plan(PlanSummary):
@@ -53,6 +77,7 @@ class Plan(PlanSummary):
     fingerprint: str = Field(description="the dataset's fingerprint the keys were computed on")
     settings: TrainingSettings
     threads: int = Field(ge=1, description="torch threads of each training (its CPUs)")
+    lookahead_every: int = Field(10, ge=1, description="steps between lookahead affinity measurements")
     trainings: list[PlannedTraining]
 
     def summary(self) -> PlanSummary:
@@ -60,8 +85,16 @@ class Plan(PlanSummary):
 
     def training_spec(self, training: PlannedTraining) -> TrainingSpec:
         """The full spec of one planned training (what its Ray trial receives)."""
-        varying = training.model_dump(include={"tasks", "capacity", "fidelity", "seed"})
-        return TrainingSpec(dataset=self.dataset, settings=self.settings, threads=self.threads, **varying)
+        return _training_spec(
+            self.dataset,
+            self.settings,
+            self.threads,
+            training.tasks,
+            training.capacity,
+            training.fidelity,
+            training.seed,
+            LookaheadSettings(every=self.lookahead_every) if training.lookahead else None,
+        )
 
     def specs(self) -> dict[str, TrainingSpec]:
         """key -> spec of every planned training, in plan order."""
@@ -70,25 +103,66 @@ class Plan(PlanSummary):
     def by_key(self) -> dict[str, PlannedTraining]:
         return {t.key: t for t in self.trainings}
 
-    def planned(self, tasks: list[str], capacity: float, fidelity: float, seed: int) -> PlannedTraining:
+    def planned(
+        self,
+        tasks: Sequence[str],
+        capacity: float,
+        fidelity: float,
+        seed: int,
+        *,
+        lookahead: bool = False,
+        round: int = 1,
+        reason: str = "",
+    ) -> PlannedTraining:
         """A training of this plan's dataset and settings (one of its own, or one a later phase adds, e.g.
         finalize at full fidelity), with its key."""
-        return _planned(
-            self.dataset, self.settings, self.threads, self.fingerprint, tasks, capacity, fidelity, seed
+        spec = _training_spec(
+            self.dataset,
+            self.settings,
+            self.threads,
+            list(tasks),
+            capacity,
+            fidelity,
+            seed,
+            LookaheadSettings(every=self.lookahead_every) if lookahead else None,
+        )
+        varying = spec.model_dump(include={"tasks", "capacity", "fidelity", "seed"})
+        key = training_key(spec, self.fingerprint)
+        return PlannedTraining(key=key, lookahead=lookahead, round=round, reason=reason, **varying)
+
+    def from_request(self, request: TrainingRequest) -> PlannedTraining:
+        """The planned training of a strategy's request."""
+        return self.planned(
+            request.tasks,
+            request.capacity,
+            request.fidelity,
+            request.seed,
+            lookahead=request.lookahead,
+            round=request.round,
+            reason=request.reason,
         )
 
+    def extended(self, requests: Sequence[TrainingRequest]) -> Plan:
+        """This plan with a round's requests added (those it already has are not added twice)."""
+        known = {t.key for t in self.trainings}
+        new = [t for t in (self.from_request(r) for r in requests) if t.key not in known]
+        trainings = [*self.trainings, *new]
+        rounds = max([self.rounds, *(t.round for t in new)])
+        totals = _totals(trainings, self.settings.epochs)
+        return self.model_copy(update={"trainings": trainings, "rounds": rounds, **totals})
 
-def _planned(
+
+def _training_spec(
     dataset: DatasetRef,
     settings: TrainingSettings,
     threads: int,
-    fingerprint: str,
     tasks: list[str],
     capacity: float,
     fidelity: float,
     seed: int,
-) -> PlannedTraining:
-    training = TrainingSpec(
+    lookahead: LookaheadSettings | None,
+) -> TrainingSpec:
+    return TrainingSpec(
         dataset=dataset,
         tasks=sorted(tasks),
         capacity=capacity,
@@ -96,34 +170,29 @@ def _planned(
         seed=seed,
         settings=settings,
         threads=threads,
+        lookahead=lookahead,
     )
-    varying = training.model_dump(include={"tasks", "capacity", "fidelity", "seed"})
-    return PlannedTraining(key=training_key(training, fingerprint), **varying)
 
 
-def candidate_sets(spec: JobSpec) -> list[tuple[tuple[str, ...], float]]:
-    """(tasks, capacity) of every network the approximation trains, in a stable order."""
-    tasks = spec.tasks
-    sizes = [1, 2] if spec.approximation == "hoa" else list(range(1, len(tasks) + 1))
-    out: list[tuple[tuple[str, ...], float]] = []
-    for size in sizes:
-        for combo in itertools.combinations(tasks, size):
-            out.extend((combo, capacity) for capacity in spec.capacities.subsets)
-    for task in tasks:
-        out.extend(
-            ((task,), capacity)
-            for capacity in spec.capacities.singles
-            if capacity not in spec.capacities.subsets
-        )
-    return out
+def _totals(trainings: Sequence[PlannedTraining], epochs: int) -> dict[str, float | int]:
+    """The summary of these trainings: distinct networks, trainings, and capacity x epochs summed."""
+    return {
+        "candidates": len({(tuple(t.tasks), t.capacity) for t in trainings}),
+        "network_trainings": len(trainings),
+        "snt_epochs": math.fsum(t.capacity * epochs_for(t.fidelity, epochs) for t in trainings),
+    }
 
 
 def planned_size(spec: JobSpec) -> int:
-    """Number of trainings without building them (cheap, for validation of huge specs)."""
+    """Number of trainings of the first round without building them for the fixed plans (cheap, for the
+    validation of huge specs); the others ask their strategy (a handful of tasks)."""
     n = len(spec.tasks)
-    subsets = n + n * (n - 1) // 2 if spec.approximation == "hoa" else 2**n - 1
     extra_singles = len([c for c in spec.capacities.singles if c not in spec.capacities.subsets])
-    return (subsets * len(spec.capacities.subsets) + n * extra_singles) * spec.seeds
+    if spec.approximation in ("exhaustive", "esa", "hoa"):
+        subsets = n + n * (n - 1) // 2 if spec.approximation == "hoa" else 2**n - 1
+        return (subsets * len(spec.capacities.subsets) + n * extra_singles) * spec.seed_count
+    first = spec.strategy().next_round([])
+    return 0 if first is None else len(first.requests)
 
 
 def check_plan_size(spec: JobSpec) -> int:
@@ -133,35 +202,28 @@ def check_plan_size(spec: JobSpec) -> int:
         raise ValueError(
             f"the {spec.approximation} plan for {len(spec.tasks)} tasks needs {size} trainings, above the "
             f"limit of {spec.max_trainings}: use approximation 'hoa', fewer tasks or seeds, or set "
-            f"allow_large: true (or raise max_trainings)"
+            f"allow_large (and max_trainings) to run it anyway"
         )
     return size
 
 
 def make_plan(spec: JobSpec, fingerprint: str) -> Plan:
-    """The plan of ``spec`` on a dataset whose fingerprint is ``fingerprint``.
+    """The plan of ``spec`` on a dataset whose fingerprint is ``fingerprint``: its strategy's first round.
 
     Raises ValueError when the plan is above ``spec.max_trainings`` and ``allow_large`` is not set.
     """
     check_plan_size(spec)
-    fidelity = spec.effective_fidelity
-    threads = max(1, math.floor(spec.resources.cpus))
-    trainings: list[PlannedTraining] = []
-    snt_epochs = 0.0
-    candidates = candidate_sets(spec)
-    for tasks, capacity in candidates:
-        for seed in range(spec.seed, spec.seed + spec.seeds):
-            args = (spec.dataset, spec.training, threads, fingerprint, list(tasks), capacity, fidelity, seed)
-            trainings.append(_planned(*args))
-            snt_epochs += capacity * epochs_for(fidelity, spec.training.epochs)
-    return Plan(
+    empty = Plan(
         approximation=spec.approximation,
-        candidates=len(candidates),
-        network_trainings=len(trainings),
-        snt_epochs=snt_epochs,
+        candidates=0,
+        network_trainings=0,
+        snt_epochs=0.0,
         dataset=spec.dataset,
         fingerprint=fingerprint,
         settings=spec.training,
-        threads=threads,
-        trainings=trainings,
+        threads=max(1, math.floor(spec.resources.cpus)),
+        lookahead_every=spec.lookahead_every,
+        trainings=[],
     )
+    first = spec.strategy().next_round([])
+    return empty if first is None else empty.extended(first.requests)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from grouping.evaluation import Baseline
+from grouping.noise import RunnerUp
 from grouping.results import BudgetCurve
 from grouping.schema import LossTableModel
 from search.plan import PlannedTraining, PlanSummary
@@ -34,6 +35,11 @@ class Progress(BaseModel):
     failed: int = Field(0, ge=0, description="failed after every retry")
     pending: int = Field(0, ge=0, description="not started yet")
     phase: str = Field("search", description="search (the candidates), then finalize (the chosen networks)")
+    round: int | None = Field(None, description="the search's current round (one for the fixed plans)")
+    why: str | None = Field(None, description="what the current round trains and why")
+    round_trainings: list[str] = Field(
+        default_factory=list, description="the current round's trainings (network, fidelity, seed)"
+    )
     elapsed_seconds: float = Field(0.0, ge=0, description="since the run started")
     estimate_seconds: float | None = Field(None, description="estimated time left; null until one trained")
 
@@ -107,6 +113,25 @@ class FinalizedBudget(BaseModel):
     )
 
 
+class BudgetNoise(BaseModel):
+    """A budget whose choice cannot be told apart from some runner-ups within the seed spread."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget: float
+    runner_ups: list[RunnerUp] = Field(description="the groupings within seed noise of the choice")
+
+
+class RoundSummary(BaseModel):
+    """One round of a search: the trainings it asked for and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    trainings: list[str] = Field(description="labels: network, then fidelity (f), seed (s), lookahead")
+    reasons: list[str] = Field(default_factory=list, description="why the approximation asked for them")
+
+
 class JobResult(BudgetCurve):
     """A job's result: its budget curve with the spec, plan, loss table, baselines and provenance."""
 
@@ -116,6 +141,24 @@ class JobResult(BudgetCurve):
     loss_table: LossTableModel = Field(description="selection rows (predicted ones flagged), scoring rows")
     seed_spread: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="network label -> task -> std of its loss over seeds (seeds > 1)"
+    )
+    noise: list[BudgetNoise] = Field(
+        default_factory=list,
+        description="budgets whose choice is within seed noise of a runner-up (indistinguishable_from); "
+        "only for networks trained with several seeds",
+    )
+    prediction_spread: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="adaptive: per predicted network, the predictive sd of each task's log-loss",
+    )
+    lookahead_affinity: dict[str, dict[str, float]] | None = Field(
+        None, description="tag: the mean lookahead affinity Z[i][j] (a step on task i's loss lowers j's)"
+    )
+    rounds: list[RoundSummary] = Field(default_factory=list, description="the search's rounds")
+    compute_share: float | None = Field(
+        None,
+        description="estimated share of one exhaustive seed's training time the search's trainings cost "
+        "(wall seconds where measured; reused trainings cost nothing)",
     )
     infeasible_budgets: list[float] = Field(
         default_factory=list, description="budgets dropped: no selection of the trained networks fits them"
@@ -132,4 +175,13 @@ class JobResult(BudgetCurve):
         return BudgetCurve.model_validate(self.model_dump(include=set(BudgetCurve.model_fields)))
 
 
-__all__ = ["FinalizedBudget", "JobResult", "MissingTraining", "Progress", "Provenance", "TrainingSummary"]
+__all__ = [
+    "BudgetNoise",
+    "FinalizedBudget",
+    "JobResult",
+    "MissingTraining",
+    "Progress",
+    "Provenance",
+    "RoundSummary",
+    "TrainingSummary",
+]

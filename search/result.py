@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from importlib import metadata
 
 from grouping import (
@@ -22,10 +23,20 @@ from grouping import (
     budget_curve,
 )
 from grouping.evaluation import fixed_baselines
-from grouping.service import predicted_table
+from grouping.noise import indistinguishable_per_budget
+from grouping.results import BudgetCurve
 from grouping.solver import split_feasible
+from grouping.strategies import Measurement, Prediction, compute_share
+from grouping.strategies.measured import seed_counts
 from search.plan import Plan
-from search.records import JobResult, MissingTraining, Provenance, TrainingSummary
+from search.records import (
+    BudgetNoise,
+    JobResult,
+    MissingTraining,
+    Provenance,
+    RoundSummary,
+    TrainingSummary,
+)
 from search.spec import JobSpec
 from search.states import TrainingState
 from search.store import JobTrainingRecord
@@ -59,42 +70,24 @@ def mean_rows(
     return LossTable(tasks, rows), spread
 
 
-def _with_hoa(measured: LossTable, capacities: list[float]) -> LossTable:
-    """The measured table plus HOA predictions at each subset capacity (every >= 3-task group, or for many
-    tasks the promising ones: :func:`grouping.service.predicted_table`); a group whose pairs are missing
-    (failed trainings) is left out rather than guessed."""
-    rows = {c: measured[c] for c in measured}
-    for capacity in capacities:
-        predicted = predicted_table(measured, capacity, on_missing_pair="skip")
-        for candidate in predicted:
-            rows.setdefault(candidate, predicted[candidate])
-    return LossTable(measured.tasks, rows.values())
-
-
-def _summaries(
-    spec: JobSpec, plan: Plan, linked: list[JobTrainingRecord]
-) -> tuple[list[TrainingSummary], dict[CandidateKey, list[TrainingResult]]]:
-    """The job's planned trainings as the result records them, and the succeeded results by candidate."""
+def _summaries(spec: JobSpec, plan: Plan, linked: list[JobTrainingRecord]) -> list[TrainingSummary]:
+    """The job's planned trainings as the result records them (their tasks in the job's order)."""
     order = {t: i for i, t in enumerate(spec.tasks)}
     planned = plan.by_key()
     summaries: list[TrainingSummary] = []
-    results: dict[CandidateKey, list[TrainingResult]] = defaultdict(list)
     for link in linked:
         record = link.training
         if record.key not in planned:
             continue
-        tasks = sorted(record.spec.tasks, key=order.__getitem__)
         summaries.append(
             TrainingSummary(
-                tasks=tasks,
+                **planned[record.key].model_dump(exclude={"tasks"}),
+                tasks=sorted(record.spec.tasks, key=order.__getitem__),
                 reused=link.reused,
-                **record.spec.model_dump(include={"capacity", "fidelity", "seed"}),
-                **record.model_dump(include={"key", "state", "attempts", "wall_seconds", "device", "error"}),
+                **record.model_dump(include={"state", "attempts", "wall_seconds", "device", "error"}),
             )
         )
-        if record.state == TrainingState.SUCCEEDED and record.result is not None:
-            results[(tuple(tasks), float(record.spec.capacity))].append(record.result)
-    return summaries, results
+    return summaries
 
 
 def _provenance(summaries: list[TrainingSummary]) -> Provenance:
@@ -117,20 +110,25 @@ def _missing(summaries: list[TrainingSummary]) -> list[MissingTraining]:
     ]
 
 
-def build_result(job_id: str, spec: JobSpec, plan: Plan, linked: list[JobTrainingRecord]) -> JobResult:
-    """The result of a job whose trainings have ended (``linked``: the job's trainings from the store);
-    ValueError if some task has no trained network or no budget can be served."""
-    tasks = list(spec.tasks)
-    summaries, results = _summaries(spec, plan, linked)
-    measured, selection_spread = mean_rows(tasks, results, "selection")
-    scoring, _ = mean_rows(tasks, results, "scoring")
-    uncovered = measured.uncovered_tasks()
+def build_result(
+    job_id: str,
+    spec: JobSpec,
+    plan: Plan,
+    linked: list[JobTrainingRecord],
+    prediction: Prediction,
+    measured: Sequence[Measurement] = (),
+) -> JobResult:
+    """The result of a job whose search has ended: ``prediction`` is its strategy's loss table from the
+    measurements (``measured``) of its trainings (``linked``: the job's trainings from the store); ValueError
+    if some task has no trained network or no budget can be served."""
+    summaries = _summaries(spec, plan, linked)
+    selection, scoring = prediction.selection, prediction.scoring
+    uncovered = selection.uncovered_tasks()
     if uncovered:
         raise ValueError(
             f"no trained network serves task(s) {', '.join(uncovered)}: every training of them failed "
             f"(see the job's trainings for the errors)"
         )
-    selection = _with_hoa(measured, spec.capacities.subsets) if spec.approximation == "hoa" else measured
     # Failed trainings can make the smallest budgets infeasible: solve the others and say which were dropped.
     budgets, dropped = split_feasible(
         selection, spec.effective_budgets, weights=spec.weights, objective=spec.objective
@@ -158,15 +156,67 @@ def build_result(job_id: str, spec: JobSpec, plan: Plan, linked: list[JobTrainin
         objective=spec.objective,
         weights=spec.weights,
     )
+    spread = {c.label(): dict(sd) for c, sd in prediction.seed_spread.items()}
     return JobResult(
         **curve.model_dump(),
         job_id=job_id,
         spec=spec,
         plan=plan.summary(),
         loss_table=LossTableModel.from_tables(selection, scoring),
-        seed_spread=selection_spread,
+        seed_spread=spread,
+        noise=_noise(curve, selection, prediction, measured),
+        prediction_spread={c.label(): dict(sd) for c, sd in prediction.uncertainty.items()},
+        lookahead_affinity=_affinity(prediction),
+        rounds=_rounds(plan, spec.tasks),
+        compute_share=compute_share(spec.problem(), list(measured)) if measured else None,
         infeasible_budgets=dropped,
         baselines=baselines,
         provenance=_provenance(summaries),
         missing=_missing(summaries),
     )
+
+
+def _affinity(prediction: Prediction) -> dict[str, dict[str, float]] | None:
+    if prediction.affinity is None:
+        return None
+    return {i: dict(row) for i, row in prediction.affinity.items()}
+
+
+def _noise(
+    curve: BudgetCurve, selection: LossTable, prediction: Prediction, measured: Sequence[Measurement]
+) -> list[BudgetNoise]:
+    """Per budget, the runner-up groupings within seed noise of the choice (:mod:`grouping.noise`): only
+    where networks were trained with several seeds. The table holds means over a network's k seeds, so the
+    spread that enters the totals is its seed spread / sqrt(k)."""
+    if not prediction.seed_spread:
+        return []
+    counts: dict[Candidate, int] = defaultdict(int)
+    for fidelity in {m.request.fidelity for m in measured}:
+        for candidate, k in seed_counts(measured, fidelity).items():
+            counts[candidate] = max(counts[candidate], k)
+    spread = {
+        c.label(): {t: sd / math.sqrt(max(1, counts[c])) for t, sd in row.items()}
+        for c, row in prediction.seed_spread.items()
+    }
+    per_budget = indistinguishable_per_budget(curve, selection, spread)
+    return [BudgetNoise(budget=b, runner_ups=r) for b, r in per_budget.items() if r]
+
+
+def _rounds(plan: Plan, tasks: Sequence[str]) -> list[RoundSummary]:
+    """The rounds of the search as planned: each one's trainings and why they were asked for."""
+    rounds: dict[int, list[str]] = defaultdict(list)
+    reasons: dict[int, list[str]] = defaultdict(list)
+    for t in plan.trainings:
+        rounds[t.round].append(t.request(tasks).label())
+        if t.reason and t.reason not in reasons[t.round]:
+            reasons[t.round].append(t.reason)
+    return [RoundSummary(index=i, trainings=rounds[i], reasons=reasons[i]) for i in sorted(rounds)]
+
+
+def search_result(job_id: str, spec: JobSpec, plan: Plan, linked: list[JobTrainingRecord]) -> JobResult:
+    """:func:`build_result` of the job's strategy's prediction from its stored trainings: what a run does
+    once its search has ended."""
+    from search.measurements import measurements
+
+    measured = measurements(spec, plan, linked)
+    return build_result(job_id, spec, plan, linked, spec.strategy().predict(measured), measured)

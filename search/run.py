@@ -11,7 +11,6 @@ driver's signal handler), not module globals.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -20,9 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grouping.strategies import Strategy
 from search.control import JobControl
 from search.lease import LeaseKeeper
+from search.measurements import measurements
 from search.plan import Plan, PlannedTraining, make_plan
+from search.progress import ProgressTracker
 from search.records import JobResult, Progress
 from search.settings import default_runs_dir, lease_seconds
 from search.states import JobState, TrainingState
@@ -40,77 +42,13 @@ Needed = Callable[[list[str]], set[str]]
 """Which of these training keys still need training (others were trained meanwhile, maybe by another job)."""
 
 
-class ProgressTracker:
-    """A running job's counts, from sets of training keys: a training reported twice counts once."""
-
-    def __init__(self, total: int, succeeded: set[str], reused: int, phase: str = "search") -> None:
-        self.total = total
-        self.phase = phase
-        self.reused = reused
-        self.succeeded = set(succeeded)
-        self.trained_now: set[str] = set()
-        self.failed: set[str] = set()
-        self.running: set[str] = set()
-        self.started = time.monotonic()
-        self.lock = threading.Lock()
-
-    def record(self, key: str, kind: str) -> bool:
-        """Apply one training event; True when the counts of finished trainings changed."""
-        with self.lock:
-            if kind == "started":
-                self.running.add(key)
-                self.failed.discard(key)
-                return False
-            if kind == "reused":  # trained meanwhile by another job: counted as reused
-                new = key not in self.succeeded
-                self.succeeded.add(key)
-                self.failed.discard(key)
-                self.reused += new
-                return new
-            if kind not in ("succeeded", "failed"):
-                return False
-            self.running.discard(key)
-            if kind == "succeeded":
-                new = key not in self.succeeded
-                self.succeeded.add(key)
-                self.trained_now.add(key)
-                self.failed.discard(key)
-                return new
-            if key in self.succeeded:  # a late failure of a retried trial that had already succeeded
-                return False
-            self.failed.add(key)
-            return True
-
-    def snapshot(self) -> Progress:
-        with self.lock:
-            elapsed = time.monotonic() - self.started
-            done, failed, running = len(self.succeeded), len(self.failed), len(self.running)
-            remaining = max(0, self.total - done - failed)
-            estimate = None
-            if remaining == 0:
-                estimate = 0.0
-            elif self.trained_now:
-                estimate = round(elapsed / len(self.trained_now) * remaining, 1)
-            return Progress(
-                total=self.total,
-                done=done,
-                reused=self.reused,
-                trained=max(0, done - self.reused),
-                running=running,
-                failed=failed,
-                pending=max(0, remaining - running),
-                phase=self.phase,
-                elapsed_seconds=round(elapsed, 1),
-                estimate_seconds=estimate,
-            )
-
-
 @dataclass
 class Prepared:
-    """What the run needs after preparing: the plan, and the trainings still to run."""
+    """What the run carries from step to step: the plan (growing by rounds), the approximation's strategy
+    and the progress."""
 
     plan: Plan
-    todo: list[PlannedTraining]
+    strategy: Strategy
     tracker: ProgressTracker
 
 
@@ -156,7 +94,7 @@ class JobRun:
             return self.store.update_job(self.job_id, state=JobState.CANCELLED)
         try:
             prepared = self.prepare(job)
-            stopped = self.train(job, self._work(job, prepared.plan, prepared.todo), prepared.tracker)
+            stopped = self.search(job, prepared)
             if stopped is not None:
                 return stopped
             result = self.solve(job, prepared)
@@ -177,32 +115,70 @@ class JobRun:
 
     def prepare(self, job: JobRecord) -> Prepared:
         """The stored plan (planned again only if the dataset changed since submission, or for a job stored
-        before plans were kept), the trainings linked to the job, and those still to train."""
+        before plans were kept) and the approximation's strategy."""
         fingerprint = build_dataset(job.spec).fingerprint()  # the dataset, built once per run
         plan = job.plan
         if plan is None or plan.fingerprint != fingerprint:
             if plan is not None:
                 log.warning("job %s: its dataset changed since submission; planning again", self.job_id)
             plan = make_plan(job.spec, fingerprint)
-        specs = plan.specs()
-        records = self.store.ensure_trainings(specs)
-        linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
-        already = {k for k, r in records.items() if r.state == TrainingState.SUCCEEDED}
-        self.store.link_job_trainings(self.job_id, list(specs), reused=already - linked)
-        reused = sum(1 for jt in self.store.job_trainings(self.job_id) if jt.reused)
-        todo = [t for t in plan.trainings if records[t.key].state != TrainingState.SUCCEEDED]
-        self._reset_stale([t.key for t in todo])
-        tracker = ProgressTracker(len(plan.trainings), already, reused)
         self.store.update_job(self.job_id, state=JobState.RUNNING, plan=plan, error=None)
-        self.publish(tracker, force=True)
+        return Prepared(plan, job.spec.strategy(), ProgressTracker())
+
+    def search(self, job: JobRecord, prepared: Prepared) -> JobRecord | None:
+        """The search's rounds: the strategy asks for trainings from what is measured, they train (those in
+        the store are reused), until it asks for nothing more; the job's record if the run stopped. A
+        resumed run hands the stored measurements to the strategy, which asks only for what is missing."""
+        spec, failed, asked = job.spec, [], set()
+        while True:
+            measured = measurements(spec, prepared.plan, self.store.job_trainings(self.job_id))
+            round_ = prepared.strategy.next_round(measured, failed)
+            if round_ is None:
+                return None
+            requests = [r for r in round_.requests if r.key() not in asked]
+            failed += [r for r in round_.requests if r.key() in asked]  # asked again: its result is unusable
+            asked |= {r.key() for r in requests}
+            if not requests:
+                continue
+            if any(prepared.plan.from_request(r).key not in prepared.plan.by_key() for r in requests):
+                prepared.plan = prepared.plan.extended(requests)
+                self.store.update_job(self.job_id, plan=prepared.plan)
+            planned = [prepared.plan.from_request(r) for r in requests]
+            todo = self._start_round(job, prepared, round_.index, round_.why, planned)
+            stopped = self.train(job, self._work(job, prepared.plan, todo), prepared.tracker)
+            if stopped is not None:
+                return stopped
+            states = self.store.get_trainings([t.key for t in todo])
+            failed += [t.request(spec.tasks) for t in todo if states[t.key].state == TrainingState.FAILED]
+
+    def _start_round(
+        self, job: JobRecord, prepared: Prepared, index: int, why: str, planned: list[PlannedTraining]
+    ) -> list[PlannedTraining]:
+        """Link a round's trainings to the job (those already succeeded are reused) and count them in the
+        progress; the trainings still to run."""
+        keys = [t.key for t in planned]
+        records = self.store.ensure_trainings({t.key: prepared.plan.training_spec(t) for t in planned})
+        linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
+        already = {k for k in keys if records[k].state == TrainingState.SUCCEEDED}
+        self.store.link_job_trainings(self.job_id, keys, reused=already - linked)
+        reused = sum(
+            1 for jt in self.store.job_trainings(self.job_id) if jt.reused and jt.training.key in keys
+        )
+        todo = [t for t in planned if t.key not in already]
+        self._reset_stale([t.key for t in todo])
+        labels = [t.request(job.spec.tasks).label() for t in planned]
+        prepared.tracker.add_round(index, why, keys, labels, already, reused)
+        self.publish(prepared.tracker, force=True)
         log.info(
-            "job %s: %d trainings planned, %d reused, %d to run",
+            "job %s: round %d: %d trainings, %d reused, %d to run (%s)",
             self.job_id,
-            len(plan.trainings),
+            index,
+            len(planned),
             len(already),
             len(todo),
+            why,
         )
-        return Prepared(plan, todo, tracker)
+        return todo
 
     @staticmethod
     def _work(
@@ -322,11 +298,11 @@ class JobRun:
         return None
 
     def solve(self, job: JobRecord, prepared: Prepared) -> JobResult:
-        """The result of the search: the curve solved on the trained networks."""
-        from search.result import build_result
+        """The result of the search: the strategy's loss table from the measurements, solved."""
+        from search.result import search_result
 
         self.publish(prepared.tracker, force=True)
-        return build_result(self.job_id, job.spec, prepared.plan, self.store.job_trainings(self.job_id))
+        return search_result(self.job_id, job.spec, prepared.plan, self.store.job_trainings(self.job_id))
 
     def finalize(
         self, job: JobRecord, prepared: Prepared, result: JobResult
@@ -346,7 +322,7 @@ class JobRun:
         done = {k for k, r in records.items() if r.state == TrainingState.SUCCEEDED and k not in running}
         self.store.link_job_trainings(self.job_id, [t.key for t in unique], reused=done - linked)
         self._reset_stale(sorted(running))
-        tracker = ProgressTracker(len(unique), done, len(done), phase="finalize")
+        tracker = ProgressTracker([t.key for t in unique], done, len(done), phase="finalize")
         self.publish(tracker, force=True)
         log.info(
             "job %s: finalize %s SNT: %d trainings, %d to run",
@@ -384,4 +360,4 @@ def run_job(store: Store, job_id: str, **options: Any) -> JobRecord:
     return JobRun(store, job_id, **options).run()
 
 
-__all__ = ["JobRun", "Prepared", "ProgressTracker", "run_job"]
+__all__ = ["JobRun", "Prepared", "ProgressTracker", "run_job"]  # ProgressTracker: search.progress

@@ -11,18 +11,24 @@ need the cluster in ``search.ray_runner.check_resources``. The model imports nei
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from grouping.budgets import default_budgets, parse_budgets
 from grouping.exact import MAX_BUDGET_UNITS, cost_unit
+from grouping.strategies import Capacities as StrategyCapacities
+from grouping.strategies import Problem, Strategy, make_strategy
 from grouping.weights import parse_weights
 from workers.spec import DatasetRef, TrainingSettings
 
-Approximation = Literal["exhaustive", "esa", "hoa"]
-APPROXIMATIONS: tuple[str, ...] = ("exhaustive", "esa", "hoa")
+Approximation = Literal["exhaustive", "esa", "hoa", "tag", "adaptive"]
+APPROXIMATIONS: tuple[str, ...] = get_args(Approximation)
+"""The approximations a job may use: the strategies of :mod:`grouping.strategies` (a test checks the two
+agree)."""
+ADAPTIVE_MAX_TASKS = 12
+"""The adaptive strategy prices every candidate of the exhaustive plan (its compute cap is a share of it)."""
 MAX_TASKS = 40
 DEFAULT_MAX_TRAININGS = 1024  # 2^10: larger plans need `allow_large: true`
 DEFAULT_ESA_FIDELITY = 0.2  # the paper's early-stopping approximation judges networks at 20% of training
@@ -71,10 +77,27 @@ class JobSpec(BaseModel):
     approximation: Approximation = Field(
         "exhaustive",
         description="exhaustive: train every subset; esa: the same at a low fidelity; hoa: singles and "
-        "pairs, larger groups predicted",
+        "pairs, larger groups predicted; tag: singles and one all-task training that measures lookahead "
+        "affinities; adaptive: rounds that train only what can still win, within max_compute "
+        "(docs/strategies.md)",
+    )
+    approximation_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the approximation's own options (docs/strategies.md), e.g. adaptive's start or batch, "
+        "tag's scale",
     )
     fidelity: float | None = Field(
-        None, description="fraction of the full schedule; default 1.0, or 0.2 for esa"
+        None, description="fraction of the full schedule; default 1.0, or 0.2 for esa (not for adaptive)"
+    )
+    max_compute: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="adaptive: the compute cap, a share of one exhaustive seed's estimated training time "
+        "(default 0.15)",
+    )
+    lookahead_every: int = Field(
+        10, ge=1, le=100_000, description="tag: measure the lookahead affinity every this many steps"
     )
     budgets: list[float] | None = Field(None, description="SNT budgets; default 1, 1.5, ..., n")
     capacities: Capacities = Field(
@@ -85,7 +108,11 @@ class JobSpec(BaseModel):
         default_factory=TrainingSettings, description="how every candidate is trained (part of the reuse key)"
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="first seed; seeds seed..seed+seeds-1 are trained")
-    seeds: int = Field(1, ge=1, le=32, description="seeds per candidate; losses are averaged over them")
+    seeds: int | Literal["auto"] = Field(
+        1,
+        description="seeds per candidate (losses are averaged over them), or auto (adaptive: extra seeds "
+        "only for the networks that decide a choice)",
+    )
     resources: Resources = Field(default_factory=Resources, description="CPUs and GPUs of each training")
     objective: Literal["sum", "relative"] = Field(
         "sum", description="sum: total loss (the paper's); relative: each task's loss over its best single's"
@@ -170,6 +197,7 @@ class JobSpec(BaseModel):
                 raise ValueError(f"weights: {unknown} are not tasks of this job ({', '.join(self.tasks)})")
         self._check_ladder()
         self._check_finalize()
+        self._check_strategy()
         cheapest = self.cheapest_cover()
         if self.budgets is not None and self.budgets[0] < cheapest - 1e-9:
             raise ValueError(
@@ -177,6 +205,64 @@ class JobSpec(BaseModel):
                 f"({cheapest} SNT: one network of capacity {min(self.capacities.subsets)} with all tasks)"
             )
         return self
+
+    def _check_strategy(self) -> None:
+        adaptive = self.approximation == "adaptive"
+        if isinstance(self.seeds, int) and not 1 <= self.seeds <= 32:
+            raise ValueError(f"seeds must be 1 to 32, or auto (adaptive), got {self.seeds}")
+        if self.seeds == "auto" and not adaptive:
+            raise ValueError(f"seeds: auto is for the adaptive search; give {self.approximation} a number")
+        if self.max_compute is not None and not adaptive:
+            raise ValueError(f"max_compute is the adaptive search's cap; {self.approximation} has none")
+        if adaptive and self.fidelity is not None:
+            raise ValueError(
+                "fidelity: the adaptive search chooses its fidelities (approximation_options.low_fidelity)"
+            )
+        if adaptive and len(self.tasks) > ADAPTIVE_MAX_TASKS:
+            raise ValueError(
+                f"approximation adaptive handles at most {ADAPTIVE_MAX_TASKS} tasks (its cap is a share of "
+                f"the exhaustive plan, which it prices); for {len(self.tasks)} tasks use hoa or tag"
+            )
+        self.strategy()  # the options, checked by the strategy's own model
+
+    def problem(self) -> Problem:
+        """What the approximation's strategy is built from (:class:`grouping.strategies.Problem`)."""
+        return Problem(
+            tasks=tuple(self.tasks),
+            capacities=StrategyCapacities(
+                subsets=tuple(self.capacities.subsets), singles=tuple(self.capacities.singles)
+            ),
+            budgets=None if self.budgets is None else tuple(self.budgets),
+            objective=self.objective,
+            weights=self.weights,
+            seed=self.seed,
+            seeds=self.seed_count,
+        )
+
+    def strategy_options(self) -> dict[str, Any]:
+        """The strategy's options: ``approximation_options`` with the spec's own fields filled in (the
+        fidelity of the fixed plans and TAG; adaptive's cap and seeds)."""
+        options = dict(self.approximation_options)
+        if self.approximation == "adaptive":
+            if self.max_compute is not None:
+                options["max_compute"] = self.max_compute
+            if self.seeds == "auto":
+                options["seeds"] = "auto"
+        else:
+            options.setdefault("fidelity", self.effective_fidelity)
+        return options
+
+    def strategy(self) -> Strategy:
+        """The approximation as a strategy object (ValueError naming a bad option)."""
+        try:
+            return make_strategy(self.approximation, self.problem(), self.strategy_options())
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def seed_count(self) -> int:
+        """Seeds trained per network up front (``auto``: one, the adaptive search adds more)."""
+        return 1 if self.seeds == "auto" else self.seeds
 
     def _check_finalize(self) -> None:
         budgets = self.effective_budgets

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from search.plan import Plan
-from search.result import build_result
+from search.result import search_result
 from search.states import JobState
 from search.store import CheckpointRecord, JobRecord, Store
 from search.submit import submit_job
@@ -71,7 +71,7 @@ def run_in_process(store: Store, spec: dict[str, Any]) -> TrainedJob:
         trained[key] = train_network(training.model_copy(update={"threads": 1}))
         store.mark_training_running(key)
         store.finish_training(key, trained[key].result)
-    result = build_result(job.id, job.spec, plan, store.job_trainings(job.id))
+    result = search_result(job.id, job.spec, plan, store.job_trainings(job.id))
     return TrainedJob(store.update_job(job.id, state=JobState.SUCCEEDED, result=result), trained)
 
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from grouping.candidates import Candidate
-from grouping.hoa import higher_order_approximation
+from grouping.service import predicted_table
 from grouping.strategies.base import (
     Measurement,
     Prediction,
@@ -131,11 +131,13 @@ class HoaStrategy(FixedPlanStrategy):
 
 
 def with_hoa(measured: LossTable, capacities: Sequence[float]) -> LossTable:
-    """``measured`` plus the HOA prediction of every group of three tasks or more at each capacity (groups
-    with a missing pair are left out; measured rows are kept as they are)."""
+    """``measured`` plus the HOA prediction of every group of three tasks or more at each capacity (above
+    :data:`grouping.service.HOA_ALL_SUBSETS` tasks only the groups the pairs make promising:
+    :func:`grouping.service.predicted_table`); groups with a missing pair are left out; measured rows are
+    kept as they are."""
     rows = {c: measured[c] for c in measured}
     for capacity in capacities:
-        predicted = higher_order_approximation(measured, capacity=capacity, on_missing_pair="skip")
+        predicted = predicted_table(measured, capacity, on_missing_pair="skip")
         for cand in predicted:
             rows.setdefault(cand, predicted[cand])
     return LossTable(measured.tasks, rows.values())

@@ -42,7 +42,10 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grouping.affinity import pairwise_affinity
+from grouping.candidate_groups import candidate_groups
 from grouping.candidates import Candidate
+from grouping.service import HOA_ALL_SUBSETS
 from grouping.strategies.base import (
     Measurement,
     Prediction,
@@ -107,7 +110,9 @@ def tag_loss_table(
     scale: float | None = None,
 ) -> tuple[LossTable, float]:
     """The predicted rows of every group of 2..n-1 tasks at ``capacity`` (``predicted=True``) from the
-    single-task losses, the all-task network's losses and the affinity matrix; and the ``beta`` used.
+    single-task losses, the all-task network's losses and the affinity matrix; and the ``beta`` used. Above
+    :data:`grouping.service.HOA_ALL_SUBSETS` tasks, the pairs and the groups the predicted pairs make
+    promising (:func:`grouping.candidate_groups.candidate_groups`): 2^n groups are never listed.
 
     Losses must be positive (the derivation works on log ratios); ValueError naming the task otherwise."""
     tasks = tuple(tasks)
@@ -120,12 +125,22 @@ def tag_loss_table(
                 raise ValueError(f"TAG works on log losses: the {name} loss of {a!r} is {losses[a]}")
     log_ratio = {a: math.log(all_task[a] / singles[a]) for a in tasks}
     beta = affinity_scale(tasks, log_ratio, affinity) if scale is None else scale
-    rows = []
-    for size in range(2, len(tasks)):
-        for group in combinations(tasks, size):
-            logs = tag_log_losses(tasks, group, all_task, affinity, beta)
-            rows.append(TableRow(Candidate(group, capacity), {a: math.exp(v) for a, v in logs.items()}, True))
-    return LossTable(tasks, rows), beta
+
+    def row(group: tuple[str, ...]) -> TableRow:
+        logs = tag_log_losses(tasks, group, all_task, affinity, beta)
+        return TableRow(Candidate(group, capacity), {a: math.exp(v) for a, v in logs.items()}, True)
+
+    if len(tasks) <= HOA_ALL_SUBSETS:
+        groups = [g for size in range(2, len(tasks)) for g in combinations(tasks, size)]
+    else:
+        pairs = LossTable(
+            tasks,
+            [TableRow(Candidate((t,), capacity), {t: singles[t]}) for t in tasks]
+            + [row(pair) for pair in combinations(tasks, 2)],
+        )
+        promising = candidate_groups(pairwise_affinity(pairs, capacity))
+        groups = [g for g in promising if 2 <= len(g) < len(tasks)]
+    return LossTable(tasks, [row(g) for g in groups]), beta
 
 
 class TagOptions(BaseModel):

@@ -96,7 +96,7 @@ def test_hoa_on_many_tasks_predicts_only_promising_groups() -> None:
     predicted = predicted_table(table)
     larger = [c for c in predicted if c.size >= 3]
     assert larger and all(predicted[c].predicted for c in larger)
-    assert len(predicted) < 2 ** n / 50
+    assert len(predicted) < 2**n / 50
     curve = solve_tables(table, None, SolveOptions(budgets=[4], hoa=True))
     assert curve.curve[0].optimality_gap == 0.0
 

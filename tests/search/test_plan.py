@@ -6,7 +6,7 @@ import pytest
 
 from grouping.budgets import parse_budgets
 from search.keys import training_key
-from search.plan import candidate_sets, make_plan, planned_size
+from search.plan import make_plan, planned_size
 from search.spec import JobSpec
 from search.submit import prepare
 from workers.spec import DatasetRef, TrainingSpec
@@ -59,7 +59,7 @@ def test_plan_sizes_match_the_paper() -> None:
     assert planned_size(exhaustive) == 2**n - 1 + n  # 31 full networks + 5 half singles = 36
     hoa = spec(tasks=tasks, approximation="hoa")
     assert planned_size(hoa) == n + n + n * (n - 1) // 2  # half singles, full singles, pairs
-    assert len(candidate_sets(hoa)) == planned_size(hoa)
+    assert len(make_plan(hoa, "fp").trainings) == planned_size(hoa)
     assert planned_size(spec(tasks=tasks, seeds=3)) == 3 * 36
 
 
@@ -108,3 +108,58 @@ def test_plan_keys_are_unique_and_stable() -> None:
     keys = [t.key for t in first.trainings]
     assert len(set(keys)) == len(keys) == (7 + 3) * 2
     assert keys == [t.key for t in second.trainings]
+
+
+@pytest.mark.parametrize(
+    ("approximation", "extra"),
+    [
+        ("exhaustive", {}),
+        ("esa", {}),
+        ("hoa", {"seeds": 2}),
+        ("tag", {}),
+        ("adaptive", {"max_compute": 0.6}),
+    ],
+)
+def test_the_plan_is_the_strategys_first_round(approximation: str, extra: dict[str, object]) -> None:
+    """Every approximation plans what its strategy asks for first, and counts it the same way as
+    planned_size (the cheap check at submission)."""
+    job = spec(approximation=approximation, **extra)
+    plan = make_plan(job, "fp")
+    first = job.strategy().next_round([])
+    assert first is not None
+    assert sorted(t.key for t in plan.trainings) == sorted(plan.from_request(r).key for r in first.requests)
+    assert plan.network_trainings == len(plan.trainings) == planned_size(job)
+    assert plan.rounds == 1 and all(t.round == 1 for t in plan.trainings)
+
+
+def test_tag_plans_one_lookahead_all_task_training_whose_key_differs_from_a_plain_one() -> None:
+    plan = make_plan(spec(approximation="tag", lookahead_every=5), "fp")
+    lookahead = [t for t in plan.trainings if t.lookahead]
+    assert [t.tasks for t in lookahead] == [["a1", "a2", "b1"]]
+    assert plan.training_spec(lookahead[0]).lookahead.every == 5  # type: ignore[union-attr]
+    plain = plan.planned(["a1", "a2", "b1"], 1.0, 1.0, 0)
+    assert plain.key != lookahead[0].key  # a lookahead training is a training of its own
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"approximation": "hoa", "seeds": "auto"}, "seeds: auto is for the adaptive search"),
+        ({"approximation": "hoa", "max_compute": 0.3}, "max_compute is the adaptive search's cap"),
+        ({"approximation": "adaptive", "fidelity": 0.5}, "the adaptive search chooses its fidelities"),
+        ({"approximation": "adaptive", "max_compute": 0.05}, "max_compute 0.05 is below the start round"),
+        ({"approximation": "adaptive", "approximation_options": {"start": "x"}}, "start: Input should be"),
+        ({"approximation": "tag", "approximation_options": {"nope": 1}}, "nope"),
+        ({"approximation": "adaptive", "tasks": [f"t{i}" for i in range(13)]}, "at most 12 tasks"),
+    ],
+)
+def test_bad_approximation_settings_are_refused_naming_them(extra: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        spec(**extra)
+
+
+def test_the_approximations_are_the_registered_strategies() -> None:
+    from grouping.strategies import STRATEGIES
+    from search.spec import APPROXIMATIONS
+
+    assert sorted(APPROXIMATIONS) == sorted(STRATEGIES)

@@ -10,7 +10,7 @@ import pytest
 
 from grouping import budget_curve
 from search.plan import Plan, make_plan
-from search.result import build_result
+from search.result import search_result
 from search.spec import DEFAULT_SOLVE_TIME_LIMIT, JobSpec
 from search.states import TrainingState
 from search.store.models import JobTrainingRecord, TrainingRecord
@@ -80,7 +80,7 @@ TASKS = ("a1", "a2", "b1", "b2")
 def test_the_planted_clusters_are_chosen_and_seeds_averaged() -> None:
     spec = job(TASKS, seeds=2, budgets=[1, 2, 4])
     plan = make_plan(spec, "fp")
-    result = build_result("j", spec, plan, records(plan, lambda g, c, s: clustered(TASKS, g, c, s)))
+    result = search_result("j", spec, plan, records(plan, lambda g, c, s: clustered(TASKS, g, c, s)))
     at2 = next(g for g in result.curve if g.budget == 2)
     assert sorted(n.tasks for n in at2.networks) == [["a1", "a2"], ["b1", "b2"]]
     assert at2.selection_total == pytest.approx(4 * 0.8)  # the seeds' +-0.01 average out
@@ -94,7 +94,7 @@ def test_the_planted_clusters_are_chosen_and_seeds_averaged() -> None:
 def test_failed_trainings_are_listed_and_solved_around() -> None:
     spec = job(TASKS, budgets=[2, 4])
     plan = make_plan(spec, "fp")
-    result = build_result(
+    result = search_result(
         "j", spec, plan, records(plan, lambda g, c, s: clustered(TASKS, g, c, s), [("a1", "a2")])
     )
     assert [m.tasks for m in result.missing] == [["a1", "a2"]]
@@ -107,7 +107,7 @@ def test_a_task_without_any_trained_network_is_a_clear_error() -> None:
     plan = make_plan(spec, "fp")
     every = [tuple(t.tasks) for t in plan.trainings if "a1" in t.tasks]
     with pytest.raises(ValueError, match=r"no trained network serves task\(s\) a1"):
-        build_result("j", spec, plan, records(plan, lambda g, c, s: clustered(("a1", "a2"), g, c, s), every))
+        search_result("j", spec, plan, records(plan, lambda g, c, s: clustered(("a1", "a2"), g, c, s), every))
 
 
 def test_solve_time_limit_reaches_the_solver_and_bad_limits_are_refused() -> None:
@@ -118,10 +118,10 @@ def test_solve_time_limit_reaches_the_solver_and_bad_limits_are_refused() -> Non
     spec = job(tasks, approximation="hoa", budgets=[3, 5, 7], solve_time_limit=None)
     plan = make_plan(spec, "fp")
     linked = records(plan, lambda g, c, s: clustered(tasks, g, c, s))
-    exact = build_result("j", spec, plan, linked)
+    exact = search_result("j", spec, plan, linked)
     assert all(g.optimality_gap == 0.0 for g in exact.curve)
     short = spec.model_copy(update={"solve_time_limit": 1e-6})
-    cut = build_result("j", short, plan, linked)
+    cut = search_result("j", short, plan, linked)
     for fast, best in zip(cut.curve, exact.curve, strict=True):
         assert fast.selection_total >= best.selection_total - 1e-12
         assert fast.selection_total * (1 - fast.optimality_gap) <= best.selection_total + 1e-9
@@ -133,7 +133,7 @@ def test_solve_time_limit_reaches_the_solver_and_bad_limits_are_refused() -> Non
 def test_the_result_curve_is_the_solvers_curve_of_its_own_loss_table() -> None:
     spec = job(TASKS)
     plan = make_plan(spec, "fp")
-    result = build_result("j", spec, plan, records(plan, lambda g, c, s: clustered(TASKS, g, c, s)))
+    result = search_result("j", spec, plan, records(plan, lambda g, c, s: clustered(TASKS, g, c, s)))
     selection, scoring = result.loss_table.selection_table(), result.loss_table.scoring_table()
     again = budget_curve(selection, budgets=[g.budget for g in result.curve], scoring=scoring)
     assert [g.networks for g in again.curve] == [g.networks for g in result.curve]

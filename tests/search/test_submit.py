@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from search.plan import make_plan
-from search.run import JobRun, ProgressTracker
+from search.progress import ProgressTracker
+from search.run import JobRun
 from search.spec import JobSpec
 from search.store import Store, open_store
 from search.submit import ClusterCapacity, SpecError, prepare, submit_job
@@ -122,7 +123,7 @@ def test_the_dataset_is_built_once_per_submission_and_once_per_run(
     run = JobRun(store, job.id)
     prepared = run.prepare(store.get_job(job.id))
     assert CountingPlanted.built == 2
-    assert prepared.plan == submission.plan and len(prepared.todo) == len(submission.plan.trainings)
+    assert prepared.plan == submission.plan and prepared.strategy.name == submission.spec.approximation
 
 
 def test_a_run_plans_again_only_when_the_dataset_changed(store: Store) -> None:
@@ -169,7 +170,7 @@ def test_the_trainer_runs_the_planned_epochs(fidelity: float, epochs: int, expec
 
 
 def test_progress_counts_a_training_once_however_often_it_is_reported() -> None:
-    tracker = ProgressTracker(total=3, succeeded={"reused"}, reused=1)
+    tracker = ProgressTracker(keys=["reused", "k", "x"], succeeded={"reused"}, reused=1)
     for kind in ("started", "succeeded", "started", "succeeded"):  # a retried trial reporting twice
         tracker.record("k", kind)
     assert tracker.record("k", "failed") is False  # a late failure of a training that succeeded
