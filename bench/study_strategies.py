@@ -42,6 +42,7 @@ from study import (
     dump_json,
     fmt,
     gaps,
+    open_study_store,
     score_curve,
 )
 
@@ -68,8 +69,6 @@ def _exhaustive_units(tasks: int) -> float:
 
 def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """TAG and adaptive on part ``name``, scored on the part's stored exhaustive test table."""
-    from search.store import open_store
-
     study = json.loads((args.out / "study" / f"{name}.json").read_text())
     tables = study["loss_tables"]
     truth = LossTableModel.model_validate(tables.get("exhaustive") or tables["exhaustive seed 0"])
@@ -77,17 +76,8 @@ def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
     assert truth_test is not None
     part = TRAINED_PARTS[name]()
     budgets = default_budgets(len(part.tasks))
-    db = args.db or f"sqlite:///{DEFAULT_DB}"
-    if db.startswith("sqlite:///"):
-        Path(db.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    store = open_store(db)
-    base = {
-        "dataset": part.dataset,
-        "tasks": part.tasks,
-        "training": part.training,
-        "resources": part.resources,
-        "allow_large": True,
-    }
+    store = open_study_store(args.db or f"sqlite:///{DEFAULT_DB}")
+    base = part.spec()
     exhaustive_seconds = study["compute"]["exhaustive seed 0"]["wall_seconds"]
     out: dict[str, Any] = {"part": name, "exhaustive_seconds": exhaustive_seconds, "methods": {}}
     for method, extra in METHODS.items():

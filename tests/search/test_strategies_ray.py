@@ -11,11 +11,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +23,7 @@ from search.measurements import measurements
 from search.run import run_job
 from search.store import JobState, Store, TrainingState, open_store
 from search.submit import submit_job
+from tests.search.drivers import kill_driver_when, succeeded
 from workers.datasets import get_dataset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -115,30 +111,8 @@ def test_adaptive_finds_the_planted_grouping_for_a_fraction_of_exhaustive(
 def test_adaptive_resumes_after_a_killed_driver_and_trains_nothing_twice(
     ray_session: None, store: Store, tmp_path: Path
 ) -> None:
-    import ray
-
     job = submit_job(store, spec(approximation="adaptive", **ADAPTIVE))
-    env = dict(os.environ, TASKGROUP_RUNS_DIR=str(tmp_path / "runs"))
-    address = ray.get_runtime_context().gcs_address
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "search.driver", job.id, "--db", store.url, "--address", address],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and driver.poll() is None:
-            done = [jt for jt in store.job_trainings(job.id) if jt.training.state == TrainingState.SUCCEEDED]
-            if len(done) >= 3:
-                break
-            time.sleep(0.2)
-        assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    kill_driver_when(store, job.id, tmp_path / "runs", lambda: succeeded(store, job.id) >= 3)
     before = {jt.training.key: jt.training for jt in store.job_trainings(job.id)}
     finished = {k for k, t in before.items() if t.state == TrainingState.SUCCEEDED}
     assert len(finished) >= 3
