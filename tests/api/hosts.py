@@ -174,17 +174,26 @@ class Hosts:
             self.bridge_made = False
 
 
+def _names_root(pid: Path, needle: str) -> bool:
+    """Whether process ``pid`` (its /proc folder) has ``needle`` in its command line or an open file under it:
+    Ray renames its processes (``ray::IDLE``, ``ray::DashboardAgent``), but their logs stay open there."""
+    with contextlib.suppress(OSError):
+        if needle.encode() in (pid / "cmdline").read_bytes():
+            return True
+        for fd in (pid / "fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd).startswith(needle):
+                    return True
+    return False
+
+
 def _processes_under(root: Path) -> list[int]:
-    """Processes whose command line names ``root`` (the Ray processes started with ``--temp-dir`` there)."""
-    mine = []
-    needle = str(root).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if needle in (entry / "cmdline").read_bytes():
-                mine.append(int(entry.name))
-    return mine
+    """Processes started with ``--temp-dir`` under ``root`` (ours: nobody else uses that folder)."""
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and _names_root(entry, str(root))
+    ]
 
 
 @dataclass
