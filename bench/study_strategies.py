@@ -1,13 +1,14 @@
 """The study's TAG and adaptive rows, trained for real through the product (issue 11, docs/study.md).
 
-    .venv/bin/python bench/study_strategies.py --part sarcos|taskonomy1|taskonomy2 [--db URL]
+    .venv/bin/python bench/study_strategies.py --part sarcos|taskonomy1|taskonomy2 [--stores DIR]
     .venv/bin/python bench/study_strategies.py --figure      # gap vs compute, every method and part
     .venv/bin/python bench/study_strategies.py --markdown    # docs/study.md's rows from the JSON files
 
 For a trained part of ``bench/study.py`` (its dataset, tasks and training settings), runs a ``tag`` job and an
 ``adaptive`` job (the strategies' default settings: chosen on the paper's four tables and on sarcos, see
 docs/strategies.md) through ``search.submit.submit_job`` + ``run_job`` on a local Ray of 2 CPUs, each with one
-seed, in a results store of their own. Each job's choice per budget (on its own selection table) is scored on
+seed, each in a results store of its own (``--stores DIR``: ``DIR/tag.db``, ``DIR/adaptive.db``), so neither
+reuses the other's trainings. Each job's choice per budget (on its own selection table) is scored on
 the part's ground truth: the exhaustive test table that ``bench/study.py`` measured and kept in
 ``docs/study/<part>.json`` (averaged over its seeds where it has several). Gap = 100 * (method - optimal) /
 optimal, as in the study.
@@ -15,8 +16,9 @@ optimal, as in the study.
 Compute, two ways: the wall seconds of the job's trainings over the wall seconds of one exhaustive seed's
 (as the study measures every method; the exhaustive seconds were measured in the study's own run on the same
 kind of machine, so this share carries the noise of two sessions), and in training units (capacity x fidelity
-per training, TAG's lookahead training counted at its measured wall ratio to a plain all-task training), which
-no machine load changes.
+per training, TAG's lookahead training counted at the in-run ratio bench/tag.py measured for k = 10), which no
+machine load changes. On a loaded machine (other jobs sharing the 2 cores) the seconds share overstates the
+cost; the units share does not.
 
 Writes ``docs/study/<part>-strategies.json``; ``--figure`` draws ``docs/images/study-gap-vs-compute.png`` from
 every part's JSON files.
@@ -50,16 +52,18 @@ from grouping import LossTableModel, default_budgets
 from grouping.evaluation import mean_gap
 
 log = logging.getLogger("study-strategies")
-DEFAULT_DB = Path.home() / ".cache" / "taskgrouping" / "study-strategies.db"
+DEFAULT_STORES = Path.home() / ".cache" / "taskgrouping" / "study-strategies"
 METHODS = {"tag": {"approximation": "tag"}, "adaptive": {"approximation": "adaptive"}}
+LOOKAHEAD_RATIO = {"taskonomy1": 1.30, "taskonomy2": 1.30, "sarcos": 1.23}
+"""A lookahead training's cost in plain trainings at k = 10: the in-run ratios bench/tag.py measured
+(docs/tag.md: taskonomy-mini s d n k e 1.30, SARCOS 1.23), free of the machine's load; the wall ratio this
+run measures against the study's plain all-task training is reported beside it."""
 STUDY_METHODS = ("hoa", "esa 0.2", "esa 0.1")
 
 
 def _units(trainings: list[Any], lookahead_ratio: float) -> float:
     """Training units: capacity x fidelity per training, a lookahead training at ``lookahead_ratio``."""
-    return math.fsum(
-        t.capacity * t.fidelity * (lookahead_ratio if t.lookahead else 1.0) for t in trainings if not t.reused
-    )
+    return math.fsum(t.capacity * t.fidelity * (lookahead_ratio if t.lookahead else 1.0) for t in trainings)
 
 
 def _exhaustive_units(tasks: int) -> float:
@@ -76,23 +80,25 @@ def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
     assert truth_test is not None
     part = TRAINED_PARTS[name]()
     budgets = default_budgets(len(part.tasks))
-    store = open_study_store(args.db or f"sqlite:///{DEFAULT_DB}")
     base = part.spec()
     exhaustive_seconds = study["compute"]["exhaustive seed 0"]["wall_seconds"]
     out: dict[str, Any] = {"part": name, "exhaustive_seconds": exhaustive_seconds, "methods": {}}
     for method, extra in METHODS.items():
+        # a store per method: no method reuses another's trainings, so each is costed and decided alone
+        store = open_study_store(f"sqlite:///{args.stores / f'{method}.db'}")
         run = _run(store, f"study-{name}-{method}", {**base, **extra}, runs_dir=args.runs_dir)
         trainings = run.result.provenance.trainings
         curve = score_curve(run.result.loss_table.selection_table(), truth_test, budgets)
         method_gaps = gaps(curve, study["curves"]["optimal"])
-        seconds = math.fsum(t.wall_seconds or 0.0 for t in trainings if not t.reused)
+        seconds = math.fsum(t.wall_seconds or 0.0 for t in trainings)
         lookahead = [t.wall_seconds for t in trainings if t.lookahead and t.wall_seconds]
         out["methods"][method] = {
             "curve": curve,
             "gaps_percent": {str(b): g for b, g in method_gaps.items()},
             "mean_gap_percent": mean_gap(method_gaps),
             "max_gap_percent": max((g for g in method_gaps.values() if g is not None), default=None),
-            "trainings": len([t for t in trainings if not t.reused]),
+            "trainings": len(trainings),
+            "reused": sum(t.reused for t in trainings),
             "wall_seconds": round(seconds, 1),
             "compute_share_seconds": round(seconds / exhaustive_seconds, 4),
             "compute_share_product": run.result.compute_share,
@@ -107,7 +113,7 @@ def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
     ratio = _lookahead_ratio(study, tag)
     tag["lookahead_vs_plain_all_task"] = ratio
     for entry in out["methods"].values():
-        units = _units(entry.pop("_trainings"), ratio or 1.5)
+        units = _units(entry.pop("_trainings"), LOOKAHEAD_RATIO[name])
         entry["compute_share_units"] = round(units / _exhaustive_units(len(part.tasks)), 4)
     return out
 
@@ -210,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--part", choices=[p for p in TRAINED_PARTS if p != "planted"])
-    parser.add_argument("--db", help=f"results store URL (default sqlite:///{DEFAULT_DB})")
+    parser.add_argument(
+        "--stores", type=Path, default=DEFAULT_STORES, help="folder of the results stores, one per method"
+    )
     parser.add_argument("--figure", action="store_true", help="draw the gap-vs-compute figure")
     parser.add_argument("--markdown", action="store_true", help="print docs/study.md's rows")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="the study's docs folder")

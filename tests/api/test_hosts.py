@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from tests.api.hosts import Hosts, HostsUnavailable, RayNodes, free_port, unavailable_reason
-from tests.conftest import PG_ADMIN_URL, _psycopg_dsn
+from tests.conftest import _psycopg_dsn, fresh_pg_database
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -54,22 +54,8 @@ def hosts() -> Iterator[Hosts]:
 @pytest.fixture
 def netns_database() -> Iterator[str]:
     """A fresh PostgreSQL database ``taskgroup_netns_<pid>`` (its store URL), dropped afterwards."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = _psycopg_dsn(PG_ADMIN_URL)
-    name = f"taskgroup_netns_{os.getpid()}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        pytest.skip(f"no PostgreSQL database for the hosts test at {PG_ADMIN_URL}: {str(exc).strip()}")
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database(f"taskgroup_netns_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture
