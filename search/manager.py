@@ -41,7 +41,7 @@ from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.settings import default_runs_dir
+from search.settings import DEFAULT_TRAINING_NICE, MAX_NICE, TRAINING_NICE_VAR, default_runs_dir
 from search.store import JobRecord, JobState, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,12 @@ class QueueSettings(BaseModel):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "taskgrouping")
     driver_retries: int = Field(2, ge=0, le=100, description="restarts of a crashing driver")
     shutdown_grace_seconds: float = Field(30.0, gt=0, le=3600)
+    training_nice: int = Field(
+        DEFAULT_TRAINING_NICE,
+        ge=0,
+        le=MAX_NICE,
+        description="niceness the drivers' trainings run at, below the service (0: same priority)",
+    )
 
 
 class QueueStatus(BaseModel):
@@ -268,6 +274,7 @@ class JobManager:
         env["TASKGROUP_RUNS_DIR"] = str(self.settings.runs_dir)
         env["TASKGROUP_DATA_DIR"] = str(self.settings.data_dir)
         env["TASKGROUP_DATABASE_URL"] = self.store.url
+        env[TRAINING_NICE_VAR] = str(self.settings.training_nice)
         env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         env.pop("RAY_ADDRESS", None)  # the driver gets --address; a stale RAY_ADDRESS must not win
         log_file.write(f"--- driver started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
