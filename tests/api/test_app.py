@@ -403,6 +403,44 @@ def test_result_and_grouping_download(client: TestClient, tmp_path: Path) -> Non
     assert response.status_code == 409 and "already succeeded" in response.json()["detail"]
 
 
+@contextmanager
+def sql_statements(store: Any) -> Iterator[list[str]]:
+    """Every SQL statement ``store`` sends while the block runs (its engine's cursor executions)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(store._engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store._engine, "before_cursor_execute", record)
+
+
+def test_listing_jobs_never_loads_their_results_or_plans(client: TestClient) -> None:
+    """A page of jobs reads the summary columns only: one SELECT for the page (and one COUNT), no result or
+    plan column, no lazy load per job; one job's detail does read them (the check can see a result)."""
+    table = _random_table(PLANTED["tasks"], random.Random(5))
+    ids = [client.post("/jobs", json=PLANTED).json()["id"] for _ in range(3)]
+    url = str(client.app.state.settings.database_url)
+    for job_id in ids:
+        _succeed(url, job_id, make_result(job_id, table, spec=PLANTED))
+    store = client.app.state.store
+    with sql_statements(store) as listing:
+        page = client.get("/jobs", params={"limit": 50})
+    assert page.status_code == 200 and {j["id"] for j in page.json()["items"]} == set(ids)
+    selects = [s for s in listing if s.upper().startswith("SELECT")]
+    assert len(selects) == 2, selects  # the count and the page: no per-job load
+    for statement in selects:
+        assert "jobs.result" not in statement and "jobs.plan" not in statement, statement
+    with sql_statements(store) as detail:
+        assert client.get(f"/jobs/{ids[0]}").status_code == 200
+    assert any("jobs.result" in s for s in detail)
+
+
 def test_failed_job_result_says_why(client: TestClient) -> None:
     job_id = client.post("/jobs", json=PLANTED).json()["id"]
     store = client.app.state.store
