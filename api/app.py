@@ -30,8 +30,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.metrics import LatencyMiddleware, ServiceMetrics
 from api.models import SolveRequest
-from api.routers import datasets, health, jobs, models, report, solve
+from api.routers import datasets, health, jobs, metrics, models, report, solve
 from api.routers.common import reject_unknown_query
 from api.routers.health import package_version
 from api.settings import Settings
@@ -253,14 +254,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             started_ray = not ray.is_initialized()
             _connect_ray(app, settings)
         app.state.solve_limiter = anyio.CapacityLimiter(solve.SOLVE_CONCURRENCY)
-        manager = JobManager(store, settings.queue(), app.state.ray_address)
+        service_metrics: ServiceMetrics = app.state.metrics  # the drivers count their trainings in its folder
+        manager = JobManager(
+            store, settings.queue(), app.state.ray_address, metrics_dir=service_metrics.open_drivers_dir()
+        )
         app.state.manager = manager
+        service_metrics.attach(store, manager)
         manager.start()
         app.state.started = time.monotonic()
         log.info("taskgroup service ready (store %s)", store.safe_url)
         yield
         manager.shutdown()
     finally:
+        app.state.metrics.detach()
         if started_ray:
             import ray
 
@@ -324,12 +330,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.state.metrics = ServiceMetrics()
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)  # outermost: times every answer
     app.include_router(jobs.router)
     app.include_router(solve.router)
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(report.router)
     app.include_router(models.router)
+    app.include_router(metrics.router)
     return app
 
 

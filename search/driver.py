@@ -16,6 +16,7 @@ import sys
 from types import FrameType
 
 from search.control import JobControl
+from search.joblog import install, set_process_job
 from search.ray_runner import TuneRunner, ensure_ray
 from search.run import run_job
 from search.store import JobState, open_store
@@ -30,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--retries", type=int, default=2)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s %(levelname)s %(name)s [job {args.job_id}]: %(message)s"
-    )
+    set_process_job(args.job_id)  # every line of this process says job=<id>, whichever thread logs it
+    logging.basicConfig(level=logging.INFO, handlers=[install(logging.StreamHandler())])
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     store = open_store(args.db)
     control = JobControl(args.job_id)
