@@ -13,6 +13,7 @@ that does not answer is 503. OpenAPI docs at ``/docs``.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import threading
@@ -37,6 +38,7 @@ from api.routers.common import reject_unknown_query
 from api.routers.health import package_version
 from api.settings import Settings
 from grouping.validation import format_errors
+from search.dashboard import dashboard_auth_hint
 from search.manager import JobManager
 from search.spec import JobSpec
 from search.store import StoreError, open_store
@@ -235,7 +237,18 @@ def _connect_ray(app: FastAPI, settings: Settings) -> None:
     app.state.ray_address = info.address
     app.state.dashboard_url = settings.dashboard_url or info.dashboard_url
     app.state.cluster_capacity = ray_runner.cluster_capacity
-    log.info("Ray at %s (dashboard %s), resources %s", info.address, app.state.dashboard_url, info.resources)
+    _set_dashboard_auth(app, settings)
+    log.info("Ray at %s, resources %s", info.address, info.resources)
+    if app.state.dashboard_url:
+        log.info("Ray dashboard: %s (%s)", app.state.dashboard_url, app.state.dashboard_auth)
+
+
+def _set_dashboard_auth(app: FastAPI, settings: Settings) -> None:
+    """The hint shown next to the dashboard URL: where its token is (:mod:`search.dashboard`), or None when
+    the service shows no dashboard."""
+    cluster = bool(settings.ray_address or os.environ.get("RAY_ADDRESS"))
+    hint = dashboard_auth_hint(cluster=cluster) if app.state.dashboard_url else None
+    app.state.dashboard_auth = hint
 
 
 @asynccontextmanager
@@ -245,6 +258,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = store
     app.state.ray_address = None
     app.state.dashboard_url = settings.dashboard_url
+    _set_dashboard_auth(app, settings)
     app.state.cluster_capacity = None
     started_ray = False
     try:
