@@ -78,10 +78,9 @@ def test_get_job_and_healthz_carry_the_hint_never_the_token(
         assert client.get(f"/jobs/{job_id}").json()["dashboard_auth"] is None  # no dashboard, no hint
 
 
-def test_the_service_logs_the_hint_never_the_token(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The start-up line that names the dashboard carries the hint (checked without Ray: the app's helper)."""
+def test_a_service_on_a_cluster_gets_the_cluster_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hint the service serves and logs at start-up (``_set_dashboard_auth``, checked without Ray) is the
+    cluster's when the service joins Ray by address."""
     from api.app import _set_dashboard_auth
 
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
