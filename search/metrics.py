@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -40,32 +41,38 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 """Where this process's driver metrics are registered (in-process counts; the service reads the drivers'
 through :class:`DriverCollector` instead)."""
 
-COUNTER_HELP: Mapping[str, str] = {
-    "started": "trainings started as Ray Tune trials (a retried trial starts again)",
-    "finished": "trainings that finished and were stored",
-    "failed": "trainings that failed after their retries",
-    "retried": "failed training attempts that Tune retries",
-    "reused": "trainings a job needed and found already trained in the store (by it or another job)",
-}
+COUNTER_HELP: Mapping[str, str] = MappingProxyType(
+    {
+        "started": "trainings started as Ray Tune trials (a retried trial starts again)",
+        "finished": "trainings that finished and were stored",
+        "failed": "trainings that failed after their retries",
+        "retried": "failed training attempts that Tune retries",
+        "reused": "trainings a job needed and found already trained in the store (by it or another job)",
+    }
+)
 """One counter ``taskgroup_trainings_<what>_total`` per entry."""
 
-COUNTERS: dict[str, Counter] = {
-    what: Counter(f"taskgroup_trainings_{what}", text, registry=REGISTRY)
-    for what, text in COUNTER_HELP.items()
-}
+COUNTERS: Mapping[str, Counter] = MappingProxyType(
+    {
+        what: Counter(f"taskgroup_trainings_{what}", text, registry=REGISTRY)
+        for what, text in COUNTER_HELP.items()
+    }
+)
 
 TRAINING_SECONDS_HELP = "wall time of finished trainings (seconds)"
 TRAINING_SECONDS = Histogram(
     "taskgroup_training_seconds", TRAINING_SECONDS_HELP, buckets=TRAINING_SECONDS_BUCKETS, registry=REGISTRY
 )
 
-EVENT_COUNTERS: Mapping[str, str] = {
-    "started": "started",
-    "succeeded": "finished",
-    "failed": "failed",
-    "retrying": "retried",
-    "reused": "reused",
-}
+EVENT_COUNTERS: Mapping[str, str] = MappingProxyType(
+    {
+        "started": "started",
+        "succeeded": "finished",
+        "failed": "failed",
+        "retrying": "retried",
+        "reused": "reused",
+    }
+)
 """A training event's kind (:class:`search.ray_runner.TrainingEvent`) -> the counter it increments; the other
 kinds (``epoch``, ``weights``) count nothing."""
 
