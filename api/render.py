@@ -69,9 +69,31 @@ def finalized_lines(f: FinalizedBudget) -> list[str]:
     return lines
 
 
+def search_lines(result: JobResult) -> list[str]:
+    """How the search got there: its rounds, what it cost, and the budgets whose choice seed noise cannot
+    tell from a runner-up."""
+    lines: list[str] = []
+    if len(result.rounds) > 1 or result.compute_share is not None:
+        share = (
+            ""
+            if result.compute_share is None
+            else f", {100 * result.compute_share:.1f}% of an exhaustive search's training time"
+        )
+        trainings = result.plan.network_trainings
+        lines.append(f"search: {len(result.rounds)} round(s), {trainings} trainings{share}")
+    for noise in result.noise:
+        lines.append(f"indistinguishable at {noise.budget:g} SNT (within the seed spread of the choice):")
+        lines.extend(
+            f"  {' + '.join(r.networks)}: {r.difference:+.5f} (seed sd {r.spread:.5f})"
+            for r in noise.runner_ups
+        )
+    return lines
+
+
 def format_result(result: JobResult) -> str:
-    """A job result: the curve, then the baselines and any trainings that were missing."""
-    parts = [format_curve(result, [f"job {result.job_id}"])]
+    """A job result: the curve, how the search got there, then the baselines and any trainings that were
+    missing."""
+    parts = [format_curve(result, [f"job {result.job_id}"]), *search_lines(result)]
     if result.baselines:
         parts.append("baselines:")
         parts.extend(
@@ -116,11 +138,19 @@ class ProgressBar:
         self.tty = stream.isatty()
         self.last_line = 0.0
         self.drawn = False
+        self.why: str | None = None
+
+    def _newline(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.drawn = False
 
     def update(self, progress: Progress) -> None:
         total = max(1, progress.total)
         filled = round(self.width * progress.done / total)
         phase = "" if progress.phase == "search" else f"{progress.phase}: "
+        if progress.round is not None and progress.round > 1:
+            phase += f"round {progress.round}: "
         bar = f"[{'#' * filled}{'.' * (self.width - filled)}]"
         line = (
             f"{phase}{bar} {progress.done}/{progress.total} trainings "
@@ -129,6 +159,10 @@ class ProgressBar:
             f"~{format_duration(progress.estimate_seconds)} left"
         )
         now = time.monotonic()
+        if progress.why and progress.why != self.why:  # a new round: say once what it trains and why
+            self._newline()
+            self.stream.write(f"{progress.why}\n")
+            self.why = progress.why
         if self.tty:
             self.stream.write("\r" + line.ljust(100))
             self.stream.flush()
@@ -139,6 +173,5 @@ class ProgressBar:
             self.last_line = now
 
     def close(self) -> None:
-        if self.tty and self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._newline()
+        self.stream.flush()

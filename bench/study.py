@@ -302,6 +302,25 @@ class TrainedPart:
     esa_fidelities: tuple[float, ...] = (0.2, 0.1)
     resources: dict[str, Any] = field(default_factory=lambda: {"cpus": 1.0})
 
+    def spec(self) -> dict[str, Any]:
+        """What every job of the part shares: dataset, tasks, training settings, resources."""
+        return {
+            "dataset": self.dataset,
+            "tasks": self.tasks,
+            "training": self.training,
+            "resources": self.resources,
+            "allow_large": True,
+        }
+
+
+def open_study_store(url: str) -> Any:
+    """The study's results store (a SQLite file's folder is created)."""
+    from search.store import open_store
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return open_store(url)
+
 
 def _sarcos() -> TrainedPart:
     tasks = [f"tau{i}" for i in range(1, 8)]
@@ -420,21 +439,10 @@ def _compute(run: StudyRun) -> dict[str, Any]:
 
 def part_trained(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Exhaustive (per seed and mean), ESA at each fidelity, HOA; scored on the exhaustive test losses."""
-    from search.store import open_store
-
     part = TRAINED_PARTS[name]()
     seeds = args.seeds if args.seeds is not None else part.seeds
-    db = args.db or f"sqlite:///{DEFAULT_DB}"
-    if db.startswith("sqlite:///"):
-        Path(db.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    store = open_store(db)
-    base = {
-        "dataset": part.dataset,
-        "tasks": part.tasks,
-        "training": part.training,
-        "resources": part.resources,
-        "allow_large": True,
-    }
+    store = open_study_store(args.db or f"sqlite:///{DEFAULT_DB}")
+    base = part.spec()
     n = len(part.tasks)
     budgets = default_budgets(n)
 

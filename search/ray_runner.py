@@ -34,6 +34,7 @@ from search.spec import Resources
 from search.store import Store, TrainingState, open_store
 from search.submit import ClusterCapacity
 from search.trainable import NICE_FIELD, RESULT_FIELD, WEIGHTS_BYTES, WEIGHTS_SHA256, train_trial
+from search.trial_names import named_trainable, trial_dirname, trial_name
 from search.weights import checkpoint_uri, delete_weights
 from workers.spec import TrainingResult, TrainingSpec
 
@@ -281,14 +282,21 @@ class TuneRunner:
         """Train ``trainings`` (key, spec) as Tune trials; block until all end or the control stops them."""
         if not trainings:
             return BatchOutcome([], {}, [], stopped=False)
-        fn = tune.with_resources(self.trainable, {"cpu": resources.cpus, "gpu": resources.gpus})
+        fn = tune.with_resources(
+            named_trainable(self.trainable), {"cpu": resources.cpus, "gpu": resources.gpus}
+        )
         stopper = CancelStopper(control, store)
         storage_path.mkdir(parents=True, exist_ok=True)
         grid = [{"key": k, "spec": s.model_dump(mode="json")} for k, s in trainings]
         tuner = tune.Tuner(
             fn,
             param_space={"training": tune.grid_search(grid), NICE_FIELD: training_nice()},
-            tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=None),
+            tune_config=tune.TuneConfig(
+                reuse_actors=True,
+                max_concurrent_trials=None,
+                trial_name_creator=trial_name,  # "sdn fidelity 0.2 seed 0": the network, not a hash
+                trial_dirname_creator=trial_dirname,
+            ),
             run_config=tune.RunConfig(
                 name=f"job-{control.job_id}-{int(time.time() * 1000)}",
                 storage_path=str(storage_path.resolve()),

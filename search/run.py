@@ -130,7 +130,19 @@ class JobRun:
                 log.warning("job %s: its dataset changed since submission; planning again", self.job_id)
             plan = make_plan(job.spec, fingerprint)
         self.store.update_job(self.job_id, state=JobState.RUNNING, plan=plan, error=None)
-        return Prepared(plan, job.spec.strategy(), ProgressTracker())
+        return Prepared(plan, job.spec.strategy(), self._resumed_progress(plan))
+
+    def _resumed_progress(self, plan: Plan) -> ProgressTracker:
+        """The progress a run starts from: the plan's trainings this job already has succeeded (an earlier
+        run of it trained or reused them; the strategy will not ask for them again)."""
+        planned = plan.by_key()
+        done = [
+            jt
+            for jt in self.store.job_trainings(self.job_id)
+            if jt.training.key in planned and jt.training.state == TrainingState.SUCCEEDED
+        ]
+        keys = [jt.training.key for jt in done]
+        return ProgressTracker(keys, keys, reused=sum(jt.reused for jt in done))
 
     def search(self, job: JobRecord, prepared: Prepared) -> JobRecord | None:
         """The search's rounds: the strategy asks for trainings from what is measured, they train (those in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,29 +55,33 @@ def _psycopg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this session (URL without a schema), dropped at the end; skips,
-    saying why, only where no server answers."""
+@contextmanager
+def fresh_pg_database(name: str) -> Iterator[str]:
+    """Database ``name`` created afresh on the test server (one left over by a crashed run is dropped
+    first), its URL yielded, and dropped afterwards; skips, saying why, where no server answers or the user
+    may not create databases."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     admin = _psycopg_dsn(PG_ADMIN_URL)
     try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL} ({str(exc).strip()})")
-    name = f"tg_test_{uuid.uuid4().hex[:10]}"
-    with conn:
-        try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.errors.InsufficientPrivilege as exc:
-            pytest.skip(f"the PostgreSQL user of {PG_ADMIN_URL} may not create a test database ({exc})")
+    except psycopg.Error as exc:
+        pytest.skip(f"no PostgreSQL test database at {PG_ADMIN_URL}: {str(exc).strip()}")
     try:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this session (URL without a schema), dropped at the end."""
+    with fresh_pg_database(f"tg_test_{uuid.uuid4().hex[:10]}") as url:
+        yield url
 
 
 @pytest.fixture

@@ -29,6 +29,9 @@ from api.commands.common import (
 from api.render import ProgressBar, format_result
 
 MAX_RETRIES = 100
+APPROXIMATIONS = ["exhaustive", "esa", "hoa", "tag", "adaptive"]
+"""``--approx`` choices: search.spec.APPROXIMATIONS (a test keeps them equal; importing the spec here would
+cost every command its 0.7 s import)."""
 
 SPEC_FLAGS = {
     "spec": "--spec",
@@ -36,6 +39,9 @@ SPEC_FLAGS = {
     "param": "--param",
     "tasks": "--tasks",
     "approx": "--approx",
+    "approx_option": "--approx-option",
+    "max_compute": "--max-compute",
+    "lookahead_every": "--lookahead-every",
     "fidelity": "--fidelity",
     "budgets": "--budgets",
     "epochs": "--epochs",
@@ -63,6 +69,16 @@ def retries(text: str) -> int:
     return value
 
 
+def seeds(text: str) -> int | str:
+    """``--seeds``: a number of seeds, or ``auto`` (the spec checks the range and the approximation)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seeds or auto, got {text!r}") from None
+
+
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(
         name,
@@ -81,7 +97,27 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     )
     p.add_argument("--tasks", help="comma-separated task names, e.g. s,d,n,k,e")
     p.add_argument(
-        "--approx", choices=["exhaustive", "esa", "hoa"], help="approximation (default exhaustive)"
+        "--approx",
+        choices=APPROXIMATIONS,
+        help="approximation (default exhaustive): esa and hoa of the paper, tag (lookahead affinities of one "
+        "all-task training), adaptive (rounds that train only what can still win); docs/strategies.md",
+    )
+    p.add_argument(
+        "--approx-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the approximation, repeatable (VALUE parsed as JSON when it can be), e.g. "
+        "batch=4 for adaptive",
+    )
+    p.add_argument(
+        "--max-compute",
+        type=float,
+        metavar="F",
+        help="adaptive: stop once the trainings cost this share of an exhaustive search (default 0.15)",
+    )
+    p.add_argument(
+        "--lookahead-every", type=int, metavar="K", help="tag: a lookahead every K steps (default 10)"
     )
     p.add_argument("--fidelity", type=float, help="fraction of the full schedule (esa default 0.2)")
     p.add_argument("--budgets", help="budgets: a sweep 1:5:0.5, or a comma list 1,2,3 (default 1..n by 0.5)")
@@ -91,7 +127,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--weighting", help="loss weighting: equal, uncertainty, gradnorm, dwa, dtp, mgda")
     p.add_argument("--weights", metavar="T=W,...", help="per-task weights of the objective: s=2,d=1 or JSON")
     p.add_argument("--seed", type=int)
-    p.add_argument("--seeds", type=int, help="seeds per candidate (losses averaged)")
+    p.add_argument(
+        "--seeds",
+        type=seeds,
+        help="seeds per candidate (losses averaged), or auto (adaptive: more seeds only where noise decides)",
+    )
     p.add_argument("--cpus", type=float, help="CPUs per training")
     p.add_argument("--gpus", type=float, help="GPUs per training")
     p.add_argument("--objective", choices=["sum", "relative"])
@@ -127,18 +167,28 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _key_values(items: list[str], flag: str) -> dict[str, Any]:
+    """Repeated ``KEY=VALUE`` flags as a dict (values parsed as JSON when they can be)."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"{flag} {item!r}: expected KEY=VALUE")
+        values[key] = _parse_value(value)
+    return values
+
+
 def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The job spec as a dict: the --spec file, overridden by the flags given."""
     spec: dict[str, Any] = load_spec_file(args.spec) if args.spec else {}
     if args.dataset:
         spec["dataset"] = {"name": args.dataset, "params": spec.get("dataset", {}).get("params", {})}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CliError(f"--param {item!r}: expected KEY=VALUE")
-        spec.setdefault("dataset", {"name": None, "params": {}}).setdefault("params", {})[key] = _parse_value(
-            value
-        )
+    params = _key_values(args.param, "--param")
+    if params:
+        spec.setdefault("dataset", {"name": None, "params": {}}).setdefault("params", {}).update(params)
+    options = _key_values(args.approx_option, "--approx-option")
+    if options:
+        spec.setdefault("approximation_options", {}).update(options)
     if args.tasks:
         spec["tasks"] = [t.strip() for t in args.tasks.split(",") if t.strip()]
     simple = {
@@ -150,6 +200,8 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "budgets": "budgets",  # a sweep 1:5:0.5 or a list 1,2,3: the one budget grammar, read by the spec
         "weights": "weights",  # s=2,d=1 or JSON: the one weight grammar
         "finalize": "finalize_budgets",  # the budget grammar too
+        "max_compute": "max_compute",
+        "lookahead_every": "lookahead_every",
         "keep_weights": "keep_weights",
     }
     for flag, field in simple.items():

@@ -2,9 +2,9 @@
 as one self-contained HTML page (PNGs embedded as base64), drawn from a typed result.
 
 Used by `taskgroup report JOB_ID` and ``GET /jobs/{id}/report``. Figures are registered by name in
-:data:`FIGURES` (``curve``, ``affinity``, ``groupings``). A report draws a job's result
-(:class:`search.records.JobResult`) or a bare budget curve (what ``taskgroup solve -o`` writes): a curve has
-no loss table (no affinity figure) and no baselines.
+:data:`FIGURES` (``curve``, ``affinity``, ``lookahead`` for a TAG job, ``groupings``). A report draws a
+job's result (:class:`search.records.JobResult`) or a bare budget curve (what ``taskgroup solve -o``
+writes): a curve has no loss table (no affinity figure) and no baselines.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Callable, Mapping
+
+import numpy as np
 
 from api.report.figures import affinity_figure, curve_figure, curve_points, groupings_figure
 from grouping.affinity import AffinityTable, pairwise_affinity
@@ -60,9 +62,32 @@ def _affinity(result: Report) -> bytes:
     return affinity_figure(result_affinity(result))
 
 
+def lookahead_affinity(result: Report) -> AffinityTable:
+    """TAG's lookahead affinities as an affinity table: row j, column i holds Z[i][j], how much a step on
+    task i's loss lowered task j's (Fifty et al. 2021), so rows read like the pairwise gain table's (the
+    gain of the row's task from its partner)."""
+    z = result.lookahead_affinity if isinstance(result, JobResult) else None
+    if not z:
+        raise ValueError("lookahead_affinity: only a tag job measures lookahead affinities")
+    tasks = tuple(t for t in result.tasks if t in z)
+    gain = np.full((len(tasks), len(tasks)), np.nan)
+    for i, source in enumerate(tasks):
+        for j, target in enumerate(tasks):
+            if i != j and target in z[source]:
+                gain[j, i] = z[source][target]
+    return AffinityTable(tasks, gain)
+
+
+def _lookahead(result: Report) -> bytes:
+    return affinity_figure(
+        lookahead_affinity(result), title="TAG lookahead affinity (row: task helped, column: task stepped)"
+    )
+
+
 FIGURES: dict[str, Callable[[Report], bytes]] = {
     "curve": _curve,
     "affinity": _affinity,
+    "lookahead": _lookahead,
     "groupings": groupings_figure,
 }
 
@@ -145,6 +170,33 @@ def _finalized(result: Report) -> str:
     )
 
 
+def _search(result: Report) -> str:
+    """The search's rounds, its compute share and the budgets seed noise cannot decide (empty for a curve or
+    a one-round search without them)."""
+    if not isinstance(result, JobResult):
+        return ""
+    parts = []
+    if result.compute_share is not None:
+        parts.append(
+            f"<p>The search's trainings cost {100 * result.compute_share:.1f}% of an exhaustive search's "
+            f"training time, in {len(result.rounds)} round(s).</p>"
+        )
+    if len(result.rounds) > 1:
+        rows = "".join(
+            f"<tr><td>{r.index}</td><td>{len(r.trainings)}</td>"
+            f"<td>{html.escape('; '.join(r.reasons[:3]) + (' …' if len(r.reasons) > 3 else ''))}</td></tr>"
+            for r in result.rounds
+        )
+        parts.append(f"<table><tr><th>round</th><th>trainings</th><th>why</th></tr>{rows}</table>")
+    for noise in result.noise:
+        others = "; ".join(
+            f"{html.escape(' + '.join(r.networks))} ({r.difference:+.5f}, seed sd {r.spread:.5f})"
+            for r in noise.runner_ups
+        )
+        parts.append(f"<p>At {noise.budget:g} SNT the choice is within seed noise of: {others}.</p>")
+    return "<h2>search</h2>" + "".join(parts) if parts else ""
+
+
 def _summary(result: Report) -> str:
     tasks = html.escape(", ".join(result.tasks))
     how = f"objective {html.escape(result.objective)}, served by {html.escape(result.serve_by)}"
@@ -178,8 +230,16 @@ def render_html(result: Report, figures: Mapping[str, bytes] | None = None, name
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{_summary(result)}</p>"
         f"<p>Standley et al., ICML 2020, “Which Tasks Should Be Learned Together in Multi-task Learning?”</p>"
-        f"{_table(result)}{_finalized(result)}{images}</body></html>"
+        f"{_table(result)}{_search(result)}{_finalized(result)}{images}</body></html>"
     )
 
 
-__all__ = ["FIGURES", "Report", "render_figure", "render_figures", "render_html", "result_affinity"]
+__all__ = [
+    "FIGURES",
+    "Report",
+    "lookahead_affinity",
+    "render_figure",
+    "render_figures",
+    "render_html",
+    "result_affinity",
+]

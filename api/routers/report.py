@@ -33,7 +33,9 @@ async def get_report(
     job_id: str,
     store: StoreDep,
     format: Literal["html", "png"] = Query("html", description="html: the whole page; png: one figure"),
-    figure: Literal["curve", "affinity", "groupings"] = Query("curve", description="the figure (format=png)"),
+    figure: Literal["curve", "affinity", "lookahead", "groupings"] = Query(
+        "curve", description="the figure (format=png); lookahead: a tag job's affinities"
+    ),
 ) -> Response:
     """An HTML page with the figures embedded, or (``format=png``) one figure. 404 until the job succeeded,
     with a message naming its state."""

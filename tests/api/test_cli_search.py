@@ -40,6 +40,16 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         (["--dataset", "planted", "--tasks", "a1,a2", "--budgets", "1:x"], "budgets: expected START:STOP"),
         (["--spec", "/nonexistent/job.json"], "/nonexistent/job.json: cannot read the spec file"),
         (["--resume", "nosuchjob"], "job nosuchjob not found"),
+        (["--dataset", "planted", "--tasks", "a1,a2", "--seeds", "auto"], "seeds: auto is for the adaptive"),
+        (["--dataset", "planted", "--tasks", "a1,a2", "--max-compute", "0.1"], "max_compute is the adaptive"),
+        (
+            ["--dataset", "planted", "--tasks", "a1,a2", "--approx", "adaptive", "--approx-option", "batch"],
+            "--approx-option 'batch': expected KEY=VALUE",
+        ),
+        (
+            ["--dataset", "planted", "--tasks", "a1,a2", "--approx", "adaptive", "--approx-option", "nope=1"],
+            "nope",
+        ),
     ],
 )
 def test_bad_search_input_is_one_line_and_exit_2(
@@ -49,6 +59,22 @@ def test_bad_search_input_is_one_line_and_exit_2(
     assert code == 2 and out == ""
     assert err.startswith("taskgroup search: error: ") and err.count("\n") == 1
     assert message in err
+
+
+def test_strategy_flags_make_the_spec() -> None:
+    from api.cli import build_parser
+    from api.commands.search import APPROXIMATIONS
+    from api.commands.search import spec_from_args as build
+    from search.spec import APPROXIMATIONS as SPEC_APPROXIMATIONS
+
+    assert list(SPEC_APPROXIMATIONS) == APPROXIMATIONS
+    argv = ["search", *PLANTED, "--approx", "adaptive", "--max-compute", "0.2", "--seeds", "auto"]
+    args = build_parser().parse_args([*argv, "--approx-option", "batch=3", "--approx-option", "start=pairs"])
+    spec = build(args)
+    assert spec["approximation"] == "adaptive" and spec["max_compute"] == 0.2 and spec["seeds"] == "auto"
+    assert spec["approximation_options"] == {"batch": 3, "start": "pairs"}
+    args = build_parser().parse_args(["search", *PLANTED, "--approx", "tag", "--lookahead-every", "5"])
+    assert build(args)["lookahead_every"] == 5
 
 
 def test_bad_spec_file_names_the_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -41,7 +41,10 @@ def planted_result(job_id: str = "planted") -> JobResult:
                 for t in group
             }
     table = LossTable.from_losses(TASKS, rows)
-    return make_result(job_id, table, table, provenance=Provenance(trained=23, training_seconds=1.0))
+    result = make_result(job_id, table, table, provenance=Provenance(trained=23, training_seconds=1.0))
+    # as a tag job would measure them: a step on a task's loss lowers its group partner's (Z[i][j])
+    z = {i: {j: (0.3 if i[0] == j[0] else -0.1) for j in TASKS if j != i} for i in TASKS}
+    return result.model_copy(update={"lookahead_affinity": z})
 
 
 def test_every_figure_is_a_png_and_the_page_embeds_them() -> None:
@@ -64,7 +67,7 @@ def test_affinity_recovers_the_planted_structure() -> None:
 
 
 def test_unknown_figure_and_result_without_table_are_clear_errors() -> None:
-    with pytest.raises(ValueError, match="curve, affinity, groupings"):
+    with pytest.raises(ValueError, match="curve, affinity, lookahead, groupings"):
         render_figure(planted_result(), "pie")
     bare = planted_result().budget_curve()  # what `taskgroup solve -o` writes: no loss table, no affinity
     assert set(render_figures(bare)) == {"curve", "groupings"}
@@ -111,7 +114,7 @@ def test_http_report_is_404_until_the_result_then_html_and_png(client: TestClien
     store.update_job(job_id, state=JobState.SUCCEEDED, result=planted_result(job_id))
     page = client.get(f"/jobs/{job_id}/report")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert job_id in page.text and page.text.count("data:image/png;base64,") == 3
+    assert job_id in page.text and page.text.count("data:image/png;base64,") == 4
     for name in FIGURES:
         png = client.get(f"/jobs/{job_id}/report", params={"format": "png", "figure": name})
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
@@ -186,7 +189,7 @@ def test_many_task_figures_stay_bounded_and_order_tasks_by_similarity() -> None:
     result = planted_many()
     assert len(result.tasks) > MANY_TASKS
     figures = render_figures(result)
-    assert set(figures) == set(FIGURES)
+    assert set(figures) == set(FIGURES) - {"lookahead"}  # not a tag job: no lookahead affinities
     for name, png in figures.items():
         width, height = Image.open(BytesIO(png)).size
         # the many-task layouts cap the figure size (16 x 14 inches at the report's dpi), whatever n is
@@ -213,3 +216,50 @@ def test_a_selection_not_proven_optimal_says_so_in_the_text_and_the_page() -> No
     assert "(within 1.2% of the optimum)" in text and "raise time_limit" in text
     assert text.count("of the optimum)") == 1
     assert "not proven optimal: within 1.2%" in render_html(cut, render_figures(cut))
+
+
+def test_search_rounds_compute_share_noise_and_lookahead_in_the_text_and_the_page() -> None:
+    from api.render import ProgressBar, format_result
+    from api.report import lookahead_affinity
+    from grouping.noise import RunnerUp
+    from search.records import BudgetNoise, Progress, RoundSummary
+
+    z = planted_result().lookahead_affinity or {}
+    z["a1"]["a2"] = 0.5
+    result = planted_result().model_copy(
+        update={
+            "rounds": [
+                RoundSummary(index=1, trainings=["a1 f0.2", "a2 f0.2"], reasons=["start"]),
+                RoundSummary(index=2, trainings=["a1a2"], reasons=["chosen but not measured at 2 SNT"]),
+            ],
+            "compute_share": 0.137,
+            "noise": [
+                BudgetNoise(
+                    budget=2.0,
+                    runner_ups=[RunnerUp(networks=["a1a2b1", "b2"], total=3.1, difference=0.01, spread=0.02)],
+                )
+            ],
+            "lookahead_affinity": z,
+        }
+    )
+    text = format_result(result)
+    trainings = result.plan.network_trainings
+    assert f"search: 2 round(s), {trainings} trainings, 13.7% of an exhaustive search's training time" in text
+    assert "indistinguishable at 2 SNT" in text and "a1a2b1 + b2: +0.01000 (seed sd 0.02000)" in text
+    page = render_html(result, render_figures(result))
+    assert "13.7% of an exhaustive search" in page and "chosen but not measured at 2 SNT" in page
+    assert "within seed noise of: a1a2b1 + b2" in page and "alt='lookahead'" in page
+    table = lookahead_affinity(result)  # row: the task helped, column: the task whose step helped it
+    assert table.get("a2", "a1") == pytest.approx(0.5) and table.get("a1", "a2") == pytest.approx(0.3)
+
+    import io
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    for done in (0, 1):
+        why = "round 2: 2 training(s) by expected improvement"
+        bar.update(Progress(total=4, done=done, round=2, why=why))
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "round 2: 2 training(s) by expected improvement"  # said once, when the round starts
+    assert lines[1].startswith("round 2: [") and len(lines) == 2

@@ -10,6 +10,7 @@ import pytest
 
 from grouping.budgets import budget_range, default_budgets
 from grouping.candidates import Candidate
+from grouping.results import Grouping
 from grouping.solver import (
     GroupingSolver,
     InfeasibleBudget,
@@ -24,6 +25,25 @@ from .conftest import random_table
 
 def networks_of(grouping) -> frozenset[Candidate]:
     return frozenset(Candidate(tuple(n.tasks), n.capacity) for n in grouping.networks)
+
+
+def groupings_against_brute_force(
+    solver: GroupingSolver, table: LossTable, budgets: list[float], weights: dict[str, float] | None
+) -> list[tuple[float, Grouping, float]]:
+    """``solver``'s grouping at each budget checked against the brute-force optimum (an infeasible budget
+    must raise :class:`InfeasibleBudget`): (budget, grouping, optimum) of the feasible ones."""
+    out = []
+    for budget in budgets:
+        expected = brute_optimum(table, budget, weights)
+        if expected == math.inf:
+            with pytest.raises(InfeasibleBudget):
+                solver.grouping(budget)
+            continue
+        grouping = solver.grouping(budget)
+        assert grouping.selection_total == pytest.approx(expected, rel=1e-12), budget
+        check_grouping(table, grouping, budget, weights)
+        out.append((budget, grouping, expected))
+    return out
 
 
 def check_grouping(table, grouping, budget, weights=None):
@@ -53,16 +73,8 @@ def test_equals_brute_force_on_random_tables(n, seed):
     budgets = sorted({0.5, 1.0, 1.5, 2.0, 2.75, 3.0, float(n)})
     weights = {t: float(rng.uniform(0.2, 3.0)) for t in table.tasks} if seed % 2 else None
     solver = GroupingSolver(table, weights=weights, max_budget=max(budgets))
-    for budget in budgets:
-        expected = brute_optimum(table, budget, weights)
-        if expected == math.inf:
-            with pytest.raises(InfeasibleBudget):
-                solver.grouping(budget)
-            continue
-        grouping = solver.grouping(budget)
-        assert grouping.selection_total == pytest.approx(expected, rel=1e-12), budget
+    for budget, _, expected in groupings_against_brute_force(solver, table, budgets, weights):
         assert solver.optimum(budget) == pytest.approx(expected, rel=1e-12)
-        check_grouping(table, grouping, budget, weights)
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -19,7 +19,7 @@ from grouping.table import LossTable, TableRow
 
 from .bruteforce import brute_optimum, tie_broken_selection
 from .conftest import random_table
-from .test_solver import check_grouping, networks_of
+from .test_solver import check_grouping, groupings_against_brute_force, networks_of
 
 C = Candidate
 
@@ -45,16 +45,8 @@ def test_sparse_equals_brute_force_on_random_small_tables(n, seed):
     weights = {t: float(rng.uniform(0.2, 3.0)) for t in table.tasks} if seed % 2 else None
     solver = GroupingSolver(table, weights=weights, max_budget=max(budgets), method="milp")
     assert solver.method == "milp"
-    for budget in budgets:
-        expected = brute_optimum(table, budget, weights)
-        if expected == math.inf:
-            with pytest.raises(InfeasibleBudget):
-                solver.grouping(budget)
-            continue
-        grouping = solver.grouping(budget)
-        assert grouping.selection_total == pytest.approx(expected, rel=1e-12), budget
+    for _, grouping, _ in groupings_against_brute_force(solver, table, budgets, weights):
         assert grouping.optimality_gap == 0.0
-        check_grouping(table, grouping, budget, weights)
 
 
 @pytest.mark.parametrize(("n", "seed"), [(5, 0), (6, 1), (7, 2), (8, 3)])

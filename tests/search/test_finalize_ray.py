@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +23,7 @@ from search.run import run_job
 from search.store import JobState, Store, TrainingState, open_store
 from search.submit import submit_job
 from tests.bundles import write_tabular_csv
+from tests.search.drivers import kill_driver_when
 from workers.bundle import load_bundle
 from workers.datasets import get_dataset
 from workers.losses import TaskEvaluator
@@ -113,8 +109,6 @@ def test_hoa_job_finalizes_measures_exports_and_predicts_the_recorded_losses(
 def test_finalize_killed_mid_way_resumes_without_retraining_finished_networks(
     ray_session: None, store: Store, tmp_path: Path
 ) -> None:
-    import ray
-
     search = run_job(
         store, submit_job(store, hoa_spec(20, finalize_budgets=[])).id, runs_dir=tmp_path / "runs"
     )
@@ -122,22 +116,7 @@ def test_finalize_killed_mid_way_resumes_without_retraining_finished_networks(
         search.state is JobState.SUCCEEDED
     )  # the search's trainings are in the store: the next job reuses them
     job = submit_job(store, hoa_spec(20))
-    env = dict(os.environ, TASKGROUP_RUNS_DIR=str(tmp_path / "runs"))
-    address = ray.get_runtime_context().gcs_address
-    command = [sys.executable, "-m", "search.driver", job.id, "--db", store.url, "--address", address]
-    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and driver.poll() is None:
-            if len(store.list_checkpoints()) >= 1:
-                break
-            time.sleep(0.2)
-        assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    kill_driver_when(store, job.id, tmp_path / "runs", lambda: len(store.list_checkpoints()) >= 1)
     before = {c.training_key: c for c in store.list_checkpoints()}
     assert 1 <= len(before) < 3
     attempts = {k: store.get_training(k).attempts for k in before}

@@ -8,9 +8,6 @@ raises (or whose worker process dies) is retried; cancel stops the job and keeps
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +20,7 @@ from search.ray_runner import TuneRunner
 from search.run import run_job
 from search.store import JobState, Store, TrainingState, open_store
 from search.submit import submit_job
+from tests.search.drivers import kill_driver_when, succeeded
 from workers.datasets import get_dataset
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -192,43 +190,8 @@ def test_cancel_stops_the_job_and_keeps_finished_trainings(
 def test_killed_driver_resumes_and_trains_only_what_is_missing(
     ray_session: None, store: Store, tmp_path: Path
 ) -> None:
-    import ray
-
     job = submit_job(store, job_spec(training={"epochs": 20}))
-    env = dict(os.environ, TASKGROUP_RUNS_DIR=str(tmp_path / "runs"))
-    driver = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "search.driver",
-            job.id,
-            "--db",
-            store.url,
-            "--address",
-            ray.get_runtime_context().gcs_address,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        done: list[Any] = []
-        while time.monotonic() < deadline and driver.poll() is None:
-            done = [
-                jt.training
-                for jt in store.job_trainings(job.id)
-                if jt.training.state == TrainingState.SUCCEEDED
-            ]
-            if len(done) >= 2:
-                break
-            time.sleep(0.2)
-        assert driver.poll() is None, driver.stderr.read().decode() if driver.stderr else ""
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+    kill_driver_when(store, job.id, tmp_path / "runs", lambda: succeeded(store, job.id) >= 2)
     before = {jt.training.key: jt.training for jt in store.job_trainings(job.id)}
     finished_before = {k for k, t in before.items() if t.state == TrainingState.SUCCEEDED}
     assert 2 <= len(finished_before) < len(before)

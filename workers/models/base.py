@@ -128,6 +128,11 @@ class ModelFamily(ABC):
         self.tasks = list(tasks)
         self.options = options
         self.architecture_options = architecture_options or NoArchitectureOptions()
+        self._setup()
+
+    def _setup(self) -> None:  # noqa: B027 (a hook: families that need nothing more keep it)
+        """Check the inputs and tasks and build what the family needs, from the fields set above (each
+        family overrides it, calling its parent's first)."""
 
     @abstractmethod
     def build(self, multiplier: float) -> MultiTaskNetwork:

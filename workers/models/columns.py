@@ -24,10 +24,8 @@ from abc import abstractmethod
 from typing import ClassVar
 
 import torch
-from pydantic import BaseModel
 from torch import nn
 
-from workers.datasets.base import TaskInfo
 from workers.models.base import ModelFamily, MultiTaskModel, MultiTaskNetwork
 from workers.models.conv import ConvFamily
 from workers.models.mlp import MLPFamily
@@ -97,16 +95,10 @@ class ColumnsFamily(ModelFamily):
 
     base: ClassVar[type[MLPFamily] | type[ConvFamily]]
 
-    def __init__(
-        self,
-        input_shape: tuple[int, ...],
-        tasks: list[TaskInfo],
-        options: BaseModel,
-        architecture_options: BaseModel | None = None,
-    ) -> None:
-        super().__init__(input_shape, tasks, options, architecture_options)
-        self.hard = self.base(input_shape, tasks, options)  # checks the inputs and tasks
-        self.singles = [self.base(input_shape, [task], options) for task in tasks]
+    def _setup(self) -> None:
+        super()._setup()
+        self.hard = self.base(self.input_shape, self.tasks, self.options)  # checks the inputs and tasks
+        self.singles = [self.base(self.input_shape, [task], self.options) for task in self.tasks]
 
     @abstractmethod
     def unit(self, shape: tuple[int, ...]) -> nn.Module:

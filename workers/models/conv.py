@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from workers.datasets.base import TaskInfo
 from workers.losses import kind_spec, output_channels
 from workers.models.base import ModelFamily, MultiTaskModel, Stage, scaled
 
@@ -85,14 +84,8 @@ class ConvFamily(ModelFamily):
     input_kind = "image"
     Options = ConvOptions
 
-    def __init__(
-        self,
-        input_shape: tuple[int, ...],
-        tasks: list[TaskInfo],
-        options: BaseModel,
-        architecture_options: BaseModel | None = None,
-    ) -> None:
-        super().__init__(input_shape, tasks, options, architecture_options)
+    def _setup(self) -> None:
+        super()._setup()
         if len(self.input_shape) != 3:
             raise ValueError(f"inputs: a conv model needs image inputs (C, H, W), got {self.input_shape}")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from workers.datasets.base import TaskInfo
 from workers.losses import kind_spec, output_channels
 from workers.models.base import ModelFamily, MultiTaskModel, Stage, scaled
 
@@ -33,19 +32,13 @@ class MLPFamily(ModelFamily):
     input_kind = "vector"
     Options = MLPOptions
 
-    def __init__(
-        self,
-        input_shape: tuple[int, ...],
-        tasks: list[TaskInfo],
-        options: BaseModel,
-        architecture_options: BaseModel | None = None,
-    ) -> None:
-        super().__init__(input_shape, tasks, options, architecture_options)
+    def _setup(self) -> None:
+        super()._setup()
         if len(self.input_shape) != 1:
             raise ValueError(
                 f"inputs: an MLP needs vector inputs of shape (features,), got {self.input_shape}"
             )
-        for task in tasks:
+        for task in self.tasks:
             if kind_spec(task).dense:
                 raise ValueError(
                     f"tasks: task {task.name!r} is {task.kind} (per pixel) but the inputs are vectors"

@@ -42,7 +42,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from workers.datasets.base import TaskInfo
 from workers.models.base import ModelFamily, MultiTaskModel, MultiTaskNetwork, Stage
 from workers.models.conv import STRIDES, ConvFamily, ResidualBlock
 from workers.models.mlp import MLPFamily
@@ -133,15 +132,9 @@ class _MTANFamily(ModelFamily):
     base: ClassVar[type[MLPFamily] | type[ConvFamily]]
     default_reduction: ClassVar[int]
 
-    def __init__(
-        self,
-        input_shape: tuple[int, ...],
-        tasks: list[TaskInfo],
-        options: BaseModel,
-        architecture_options: BaseModel | None = None,
-    ) -> None:
-        super().__init__(input_shape, tasks, options, architecture_options)
-        self.hard = self.base(input_shape, tasks, options)
+    def _setup(self) -> None:
+        super()._setup()
+        self.hard = self.base(self.input_shape, self.tasks, self.options)
 
     @property
     def reduction(self) -> int:
