@@ -13,6 +13,7 @@ that does not answer is 503. OpenAPI docs at ``/docs``.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import threading
@@ -30,12 +31,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.metrics import LatencyMiddleware, ServiceMetrics
 from api.models import SolveRequest
-from api.routers import datasets, health, jobs, models, report, solve
+from api.routers import datasets, health, jobs, metrics, models, report, solve
 from api.routers.common import reject_unknown_query
 from api.routers.health import package_version
 from api.settings import Settings
 from grouping.validation import format_errors
+from search.dashboard import dashboard_auth_hint
 from search.manager import JobManager
 from search.spec import JobSpec
 from search.store import StoreError, open_store
@@ -234,7 +237,18 @@ def _connect_ray(app: FastAPI, settings: Settings) -> None:
     app.state.ray_address = info.address
     app.state.dashboard_url = settings.dashboard_url or info.dashboard_url
     app.state.cluster_capacity = ray_runner.cluster_capacity
-    log.info("Ray at %s (dashboard %s), resources %s", info.address, app.state.dashboard_url, info.resources)
+    _set_dashboard_auth(app, settings)
+    log.info("Ray at %s, resources %s", info.address, info.resources)
+    if app.state.dashboard_url:
+        log.info("Ray dashboard: %s (%s)", app.state.dashboard_url, app.state.dashboard_auth)
+
+
+def _set_dashboard_auth(app: FastAPI, settings: Settings) -> None:
+    """The hint shown next to the dashboard URL: where its token is (:mod:`search.dashboard`), or None when
+    the service shows no dashboard."""
+    cluster = bool(settings.ray_address or os.environ.get("RAY_ADDRESS"))
+    hint = dashboard_auth_hint(cluster=cluster) if app.state.dashboard_url else None
+    app.state.dashboard_auth = hint
 
 
 @asynccontextmanager
@@ -244,6 +258,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = store
     app.state.ray_address = None
     app.state.dashboard_url = settings.dashboard_url
+    _set_dashboard_auth(app, settings)
     app.state.cluster_capacity = None
     started_ray = False
     try:
@@ -253,14 +268,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             started_ray = not ray.is_initialized()
             _connect_ray(app, settings)
         app.state.solve_limiter = anyio.CapacityLimiter(solve.SOLVE_CONCURRENCY)
-        manager = JobManager(store, settings.queue(), app.state.ray_address)
+        service_metrics: ServiceMetrics = app.state.metrics  # the drivers count their trainings in its folder
+        manager = JobManager(
+            store, settings.queue(), app.state.ray_address, metrics_dir=service_metrics.open_drivers_dir()
+        )
         app.state.manager = manager
+        service_metrics.attach(store, manager)
         manager.start()
         app.state.started = time.monotonic()
         log.info("taskgroup service ready (store %s)", store.safe_url)
         yield
         manager.shutdown()
     finally:
+        app.state.metrics.detach()
         if started_ray:
             import ray
 
@@ -324,12 +344,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_upload_bytes)
+    app.state.metrics = ServiceMetrics()
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)  # outermost: times every answer
     app.include_router(jobs.router)
     app.include_router(solve.router)
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(report.router)
     app.include_router(models.router)
+    app.include_router(metrics.router)
     return app
 
 

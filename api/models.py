@@ -74,6 +74,10 @@ class JobDetail(JobSummary):
     queue_position: int | None = Field(None, description="1 = next to start (queued jobs only)")
     elapsed_seconds: float | None = Field(None, description="since it started (until it finished)")
     dashboard_url: str | None = None
+    dashboard_auth: str | None = Field(
+        None,
+        description="how to authenticate to the Ray dashboard (where its token is; never the token itself)",
+    )
     budgets: list[float] = Field(default_factory=list, description="the budgets of its budget curve (SNT)")
 
 

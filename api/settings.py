@@ -20,6 +20,8 @@ Variables (default in brackets):
 * TASKGROUP_RAY_NUM_CPUS: CPUs of a local Ray started by the service [all]
 * TASKGROUP_DRIVER_RETRIES: restarts of a crashed job driver before the job fails [2]
 * TASKGROUP_SHUTDOWN_GRACE_SECONDS: time drivers get to stop on shutdown before SIGKILL [30]
+* TASKGROUP_TRAINING_NICE: niceness trainings run at, 0 (same priority as the service) to 19, so the service
+  keeps answering while trainings use every core [10]
 * RAY_ADDRESS: an existing Ray cluster (``host:6379`` or ``auto``); unset = start a local Ray [unset]
 """
 
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from grouping.validation import format_errors
 from search.manager import QueueSettings
-from search.settings import default_runs_dir
+from search.settings import DEFAULT_TRAINING_NICE, MAX_NICE, default_runs_dir
 from search.store import DEFAULT_URL
 
 ENV_VARS: dict[str, str] = {
@@ -52,6 +54,7 @@ ENV_VARS: dict[str, str] = {
     "ray_num_cpus": "TASKGROUP_RAY_NUM_CPUS",
     "driver_retries": "TASKGROUP_DRIVER_RETRIES",
     "shutdown_grace_seconds": "TASKGROUP_SHUTDOWN_GRACE_SECONDS",
+    "training_nice": "TASKGROUP_TRAINING_NICE",
     "ray_address": "RAY_ADDRESS",
 }
 """Setting name -> the environment variable that sets it."""
@@ -76,6 +79,7 @@ class Settings(BaseModel):
     ray_num_cpus: int | None = Field(None, ge=1)
     driver_retries: int = Field(2, ge=0, le=100)
     shutdown_grace_seconds: float = Field(30.0, gt=0, le=3600)
+    training_nice: int = Field(DEFAULT_TRAINING_NICE, ge=0, le=MAX_NICE)
     ray_address: str | None = None
 
     @field_validator("data_dir", "runs_dir")

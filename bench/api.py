@@ -1,23 +1,32 @@
-"""HTTP API throughput and latency while a job trains: ``python bench/api.py [--seconds 10] [--clients 32]``.
+"""HTTP API latency and throughput, idle and while a job trains, in one run:
+``python bench/api.py [--seconds 8] [--clients 1,32] [--training-nice N]``.
 
 Starts the real service (``taskgroup serve``: uvicorn, one worker, a local Ray) in a subprocess on a free
-loopback port with a temporary SQLite store, submits a ``planted`` job and waits until its trainings run,
-then drives two phases of ``--clients`` concurrent clients (asyncio + httpx, keep-alive connections):
+loopback port with a temporary SQLite store, then measures two situations with the same phases:
 
-* ``GET /jobs/{id}`` of the training job;
-* ``POST /solve`` with a 5-task loss table (the shipped ``examples/losses.txt``, its 36 networks, as JSON),
-  the default budget sweep 1..5 by 0.5.
+* **idle**: no job trains (a probe job is submitted and cancelled first, so ``GET /jobs/{id}`` has a job to
+  read; the bench waits until its driver has exited);
+* **load**: a ``planted`` job trains on every CPU of the service's Ray (it waits until trials run, and
+  checks after every phase that the job still runs).
 
-Prints requests per second and p50/p99 latency of each phase, the errors, and the job's progress before and
-after (so the figures are known to be taken while it trained). Everything runs on this machine: the service,
-Ray's trainings and the clients share its cores. The job is cancelled and the service stopped at the end.
+Each phase drives N concurrent clients (asyncio + httpx, keep-alive connections; N = each of ``--clients``)
+for ``--seconds`` against one endpoint: ``GET /jobs/{id}``, ``GET /healthz`` and ``POST /solve`` (the shipped
+5-task loss table, its 36 networks, as JSON, budgets 1..5 by 0.5). It prints requests, errors, requests per
+second and p50/p99 latency per phase, then the ratios of issue 14's goals:
+
+* under load, one client's p99 within 2x of the idle p99 (``p99 load/idle`` <= 2);
+* 32-client throughput of ``GET /jobs/{id}`` under load at least half of idle (``req/s load/idle`` >= 0.5).
+
+``--training-nice`` sets the service's ``TASKGROUP_TRAINING_NICE`` (0 = trainings at the service's priority,
+the behaviour before issue 14; default: the service's default, 10). Everything runs on this machine: the
+service, Ray's trainings and the clients share its cores. The job is cancelled and the service stopped at the
+end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -33,30 +42,45 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-# 5 tasks in 3 planted groups: 31 + 5 = 36 trainings, about a minute of training on 2 CPUs.
+# 5 tasks in 3 planted groups: 31 + 5 = 36 trainings, several minutes of training on 2 CPUs at 60 epochs:
+# longer than the load phases, so the job trains throughout.
 JOB = {
     "dataset": {"name": "planted", "params": {"groups": [2, 2, 1]}},
     "tasks": ["a1", "a2", "b1", "b2", "c1"],
-    "training": {"epochs": 20},
+    "training": {"epochs": 60},
     "name": "bench/api.py",
 }
+PROBE = {"dataset": {"name": "planted"}, "tasks": ["a1", "a2"], "name": "bench/api.py idle probe"}
+GOAL_P99_RATIO = 2.0
+GOAL_THROUGHPUT_RATIO = 0.5
+COLUMNS = {"clients": 7, "requests": 8, "errors": 6, "req/s": 8, "p50 ms": 8, "p99 ms": 8}
 
 
 @dataclass
 class Phase:
-    name: str
+    situation: str
+    endpoint: str
+    clients: int
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def row(self, clients: int) -> str:
-        done = len(self.latencies)
-        rps = done / self.seconds if self.seconds else 0.0
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
         ms = sorted(x * 1000 for x in self.latencies)
-        p50 = statistics.median(ms) if ms else float("nan")
-        p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))] if ms else float("nan")
+        if not ms:
+            return float("nan")
+        return statistics.median(ms) if q == 0.5 else ms[min(len(ms) - 1, int(q * len(ms)))]
+
+    def row(self) -> str:
         errors = sum(self.errors.values())
-        return f"{self.name:<22} {clients:>7} {done:>8} {errors:>6} {rps:>8.1f} {p50:>8.1f} {p99:>8.1f}"
+        return (
+            f"{self.situation:<5} {self.endpoint:<16} {self.clients:>7} {len(self.latencies):>8} {errors:>6} "
+            f"{self.rps:>8.1f} {self.percentile(0.5):>8.1f} {self.percentile(0.99):>8.1f}"
+        )
 
 
 def free_port() -> int:
@@ -75,9 +99,8 @@ def solve_body() -> dict[str, Any]:
     return {"table": model.model_dump(mode="json")}
 
 
-async def drive(
-    base: str, phase: Phase, clients: int, seconds: float, method: str, path: str, body: Any
-) -> None:
+async def drive(base: str, phase: Phase, seconds: float, method: str, path: str, body: Any) -> None:
+    clients = phase.clients
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         stop_at = time.perf_counter() + seconds
@@ -100,30 +123,115 @@ async def drive(
         phase.seconds = time.perf_counter() - began
 
 
-def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def wait_for(what: str, check: Any, timeout: float = 180, every: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited with code {process.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the service did not become healthy in time")
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise RuntimeError(f"timed out waiting for {what}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase (default 10)")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
-    parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the service's local Ray")
-    args = parser.parse_args()
+def healthy(base: str, process: subprocess.Popen[bytes]) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"the service exited with code {process.returncode}")
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
-    workdir = Path(tempfile.mkdtemp(prefix="taskgroup-bench-api-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+
+def job(base: str, job_id: str) -> dict[str, Any]:
+    return httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()
+
+
+def idle_probe(base: str) -> str:
+    """A job to read while nothing trains: submitted, cancelled, its driver gone."""
+    probe = httpx.post(f"{base}/jobs", json=PROBE, timeout=30).json()["id"]
+    httpx.delete(f"{base}/jobs/{probe}", timeout=30)
+    wait_for("the probe job to end", lambda: job(base, probe)["state"] == "cancelled")
+
+    def no_driver() -> bool:
+        health = httpx.get(f"{base}/healthz", timeout=30).json()
+        return not health["service"]["info"]["running"]
+
+    wait_for("the probe job's driver to exit", no_driver)
+    time.sleep(3)  # let its processes settle
+    return probe
+
+
+def start_load(base: str, trials: int) -> str:
+    """Submit the training job and wait until ``trials`` of its trainings run."""
+    job_id = httpx.post(f"{base}/jobs", json=JOB, timeout=30).json()["id"]
+
+    def training() -> bool:
+        detail = job(base, job_id)
+        if detail["state"] not in ("queued", "running"):
+            raise RuntimeError(f"the job ended before the benchmark: {detail['state']} {detail['error']}")
+        return detail["state"] == "running" and detail["progress"].get("running", 0) >= trials
+
+    wait_for("trainings to run", training, timeout=300)
+    time.sleep(2)
+    return job_id
+
+
+def measure(
+    base: str, situation: str, job_id: str, args: argparse.Namespace, watch: str | None
+) -> list[Phase]:
+    """Every endpoint with every client count; ``watch``: a job that must keep training meanwhile."""
+    endpoints = [
+        ("GET /jobs/{id}", "GET", f"/jobs/{job_id}", None),
+        ("GET /healthz", "GET", "/healthz", None),
+        ("POST /solve", "POST", "/solve", solve_body()),
+    ]
+    phases = []
+    for name, method, path, body in endpoints:
+        for clients in args.clients:
+            phase = Phase(situation, name, clients)
+            asyncio.run(drive(base, phase, args.seconds, method, path, body))
+            phases.append(phase)
+            if watch is not None:
+                detail = job(base, watch)
+                progress = detail["progress"]
+                done, total, running = progress["done"], progress["total"], progress["running"]
+                note = f"job {detail['state']}, {done}/{total} done, {running} running"
+                print(f"  {situation} {name} x{clients}: {note}", flush=True)
+                if detail["state"] != "running":
+                    print(
+                        "  WARNING: the job no longer trains: the load figures after this are not under load"
+                    )
+    return phases
+
+
+def report(phases: list[Phase], args: argparse.Namespace) -> None:
+    print(
+        f"\n{'load':<5} {'endpoint':<16} " + " ".join(f"{name:>{width}}" for name, width in COLUMNS.items())
+    )
+    for phase in phases:
+        print(phase.row())
+        if phase.errors:
+            print(f"{'':<22} errors by status: {phase.errors}")
+    by = {(p.situation, p.endpoint, p.clients): p for p in phases}
+    print("\nratios under load / idle")
+    few, many = min(args.clients), max(args.clients)
+    for endpoint in ("GET /jobs/{id}", "GET /healthz", "POST /solve"):
+        idle, load = by[("idle", endpoint, few)], by[("load", endpoint, few)]
+        ratio = load.percentile(0.99) / idle.percentile(0.99)
+        verdict = "ok" if ratio <= GOAL_P99_RATIO else "MISSED"
+        print(f"  {endpoint:<16} {few} client p99   {ratio:5.2f}x  (goal <= {GOAL_P99_RATIO:g}x: {verdict})")
+    for endpoint in ("GET /jobs/{id}", "GET /healthz", "POST /solve"):
+        idle, load = by[("idle", endpoint, many)], by[("load", endpoint, many)]
+        ratio = load.rps / idle.rps if idle.rps else float("nan")
+        if endpoint == "GET /jobs/{id}":
+            verdict = "ok" if ratio >= GOAL_THROUGHPUT_RATIO else "MISSED"
+            goal = f"goal >= {GOAL_THROUGHPUT_RATIO:g}x: {verdict}"
+        else:
+            goal = "no goal"
+        print(f"  {endpoint:<16} {many} clients req/s {ratio:5.2f}x  ({goal})")
+
+
+def service_env(workdir: Path, args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         RAY_AUTH_MODE="disabled",
@@ -133,51 +241,49 @@ def main() -> int:
         TASKGROUP_RUNS_DIR=str(workdir / "runs"),
         TASKGROUP_RAY_NUM_CPUS=str(args.ray_cpus),
     )
+    if args.training_nice is not None:
+        env["TASKGROUP_TRAINING_NICE"] = str(args.training_nice)
     env.pop("RAY_ADDRESS", None)
     env.pop("TASKGROUP_API_TOKEN", None)
+    return env
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase (default 8)")
+    parser.add_argument("--clients", default="1,32", help="client counts, comma-separated (default 1,32)")
+    parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the service's local Ray")
+    parser.add_argument("--training-nice", type=int, help="TASKGROUP_TRAINING_NICE of the service")
+    args = parser.parse_args()
+    args.clients = sorted({int(c) for c in args.clients.split(",")})
+
+    workdir = Path(tempfile.mkdtemp(prefix="taskgroup-bench-api-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     log = (workdir / "serve.log").open("wb")
     command = [
         sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
         "--db", f"sqlite:///{workdir / 'bench.db'}", "--no-dashboard", "--log-level", "warning",
     ]  # fmt: skip
-    service = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    service = subprocess.Popen(
+        command, cwd=ROOT, env=service_env(workdir, args), stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         started = time.monotonic()
-        wait_healthy(base, service)
-        print(f"service up in {time.monotonic() - started:.1f} s on {base} (log {workdir / 'serve.log'})")
-        job = httpx.post(f"{base}/jobs", json=JOB, timeout=30).json()
-        job_id = job["id"]
-        while True:  # measure only once trainings run
-            detail = httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()
-            if detail["state"] == "running" and detail["progress"].get("running", 0) >= 1:
-                break
-            if detail["state"] not in ("queued", "running"):
-                raise RuntimeError(f"the job ended before the benchmark: {detail['state']} {detail['error']}")
-            time.sleep(0.5)
-        print(f"job {job_id}: {detail['progress']['total']} trainings; training started")
-
-        phases = [
-            (Phase("GET /jobs/{id}"), "GET", f"/jobs/{job_id}", None),
-            (Phase("POST /solve (5 tasks)"), "POST", "/solve", solve_body()),
-        ]
-        for phase, method, path, body in phases:
-            before = httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()["progress"]
-            asyncio.run(drive(base, phase, args.clients, args.seconds, method, path, body))
-            after = httpx.get(f"{base}/jobs/{job_id}", timeout=30).json()
-            print(
-                f"  {phase.name}: job trainings done {before['done']} -> {after['progress']['done']}, "
-                f"running {after['progress']['running']}, state {after['state']}"
-            )
-        print()
-        widths = {"clients": 7, "requests": 8, "errors": 6, "req/s": 8, "p50 ms": 8, "p99 ms": 8}
-        print(f"{'endpoint':<22} " + " ".join(f"{name:>{width}}" for name, width in widths.items()))
-        for phase, *_ in phases:
-            print(phase.row(args.clients))
-            if phase.errors:
-                print(f"{'':<22} errors by status: {json.dumps(phase.errors)}")
+        wait_for("the service to become healthy", lambda: healthy(base, service), timeout=120)
+        nice = "default (10)" if args.training_nice is None else args.training_nice
+        print(f"service up in {time.monotonic() - started:.1f} s on {base}; TASKGROUP_TRAINING_NICE={nice}")
+        load_before = os.getloadavg()[0]
+        probe = idle_probe(base)
+        phases = measure(base, "idle", probe, args, watch=None)
+        job_id = start_load(base, trials=args.ray_cpus)
+        print(f"job {job_id}: {job(base, job_id)['progress']['total']} trainings; {args.ray_cpus} training")
+        phases += measure(base, "load", job_id, args, watch=job_id)
+        report(phases, args)
         print(
-            f"\n{os.cpu_count()} cores shared by the service, Ray ({args.ray_cpus} CPUs of trainings) "
-            f"and the clients; {args.seconds:g} s per phase."
+            f"\n{os.cpu_count()} cores shared by the service, Ray ({args.ray_cpus} CPUs of trainings) and "
+            f"the clients; {args.seconds:g} s per phase; load average {load_before:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after."
         )
         httpx.delete(f"{base}/jobs/{job_id}", timeout=30)
     finally:

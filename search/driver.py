@@ -3,7 +3,8 @@
 The service runs each job in a driver process of its own, connected to the service's Ray cluster: Tune
 allows one ``fit()`` at a time per process, so separate drivers let several jobs train at once while
 Ray shares the cluster's resources between all their trials. The job's state lives in the store, so a
-driver that dies is replaced by a new one that resumes the job.
+driver that dies is replaced by a new one that resumes the job. A driver runs at the trainings' niceness
+(``TASKGROUP_TRAINING_NICE``): Tune's control loop is batch work, and the service beside it is interactive.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import sys
 from types import FrameType
 
 from search.control import JobControl
+from search.joblog import install, set_process_job
 from search.ray_runner import TuneRunner, ensure_ray
 from search.run import run_job
+from search.settings import training_nice
 from search.store import JobState, open_store
+from workers.priority import lower_priority
 
 log = logging.getLogger("search.driver")
 
@@ -30,9 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--retries", type=int, default=2)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s %(levelname)s %(name)s [job {args.job_id}]: %(message)s"
-    )
+    set_process_job(args.job_id)  # every line of this process says job=<id>, whichever thread logs it
+    logging.basicConfig(level=logging.INFO, handlers=[install(logging.StreamHandler())])
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     store = open_store(args.db)
     control = JobControl(args.job_id)
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("driver of job %s got signal %d: stopping", args.job_id, signum)
         control.interrupt()
 
+    lower_priority(training_nice())  # a job's driver is batch work too: below the service, like its trials
     ensure_ray(address=args.address)  # ray.init() installs its own SIGTERM handler: ours goes after it
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

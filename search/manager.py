@@ -41,7 +41,8 @@ from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.settings import default_runs_dir
+from search.metrics import MULTIPROC_VAR
+from search.settings import DEFAULT_TRAINING_NICE, MAX_NICE, TRAINING_NICE_VAR, default_runs_dir
 from search.store import JobRecord, JobState, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,12 @@ class QueueSettings(BaseModel):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "taskgrouping")
     driver_retries: int = Field(2, ge=0, le=100, description="restarts of a crashing driver")
     shutdown_grace_seconds: float = Field(30.0, gt=0, le=3600)
+    training_nice: int = Field(
+        DEFAULT_TRAINING_NICE,
+        ge=0,
+        le=MAX_NICE,
+        description="niceness the drivers' trainings run at, below the service (0: same priority)",
+    )
 
 
 class QueueStatus(BaseModel):
@@ -123,6 +130,7 @@ class JobManager:
         *,
         python: str = sys.executable,
         poll_seconds: float = POLL_SECONDS,
+        metrics_dir: Path | None = None,
     ) -> None:
         if settings.run_jobs and not ray_address:
             raise ValueError("the job manager needs the Ray address its drivers connect to (ray_address)")
@@ -131,6 +139,7 @@ class JobManager:
         self.ray_address = ray_address
         self.python = python
         self.poll_seconds = poll_seconds
+        self.metrics_dir = metrics_dir
         self._drivers: dict[str, Driver] = {}
         self._crashes: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -188,6 +197,12 @@ class JobManager:
         """Ids of the jobs whose driver is running in this service."""
         with self._lock:
             return [job_id for job_id, d in self._drivers.items() if d.process.poll() is None]
+
+    def waiting_jobs(self) -> list[str]:
+        """Ids of the queued jobs that wait for a driver, oldest first (reads ids only: cheap enough for every
+        scrape of /metrics)."""
+        running = set(self.running_jobs())
+        return [job_id for job_id in self.store.job_ids(JobState.QUEUED) if job_id not in running]
 
     def queue_position(self, job_id: str) -> int | None:
         """1 for the queued job that starts next, 2 for the one after...; None if not waiting."""
@@ -268,6 +283,10 @@ class JobManager:
         env["TASKGROUP_RUNS_DIR"] = str(self.settings.runs_dir)
         env["TASKGROUP_DATA_DIR"] = str(self.settings.data_dir)
         env["TASKGROUP_DATABASE_URL"] = self.store.url
+        env[TRAINING_NICE_VAR] = str(self.settings.training_nice)
+        env.pop(MULTIPROC_VAR, None)
+        if self.metrics_dir is not None:  # the driver counts its trainings where the service's /metrics reads
+            env[MULTIPROC_VAR] = str(self.metrics_dir)
         env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         env.pop("RAY_ADDRESS", None)  # the driver gets --address; a stale RAY_ADDRESS must not win
         log_file.write(f"--- driver started {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())

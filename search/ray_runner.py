@@ -29,10 +29,11 @@ import ray
 from ray import tune
 
 from search.control import JobControl
+from search.settings import training_nice
 from search.spec import Resources
 from search.store import Store, TrainingState, open_store
 from search.submit import ClusterCapacity
-from search.trainable import RESULT_FIELD, WEIGHTS_BYTES, WEIGHTS_SHA256, train_trial
+from search.trainable import NICE_FIELD, RESULT_FIELD, WEIGHTS_BYTES, WEIGHTS_SHA256, train_trial
 from search.trial_names import named_trainable, trial_dirname, trial_name
 from search.weights import checkpoint_uri, delete_weights
 from workers.spec import TrainingResult, TrainingSpec
@@ -289,7 +290,7 @@ class TuneRunner:
         grid = [{"key": k, "spec": s.model_dump(mode="json")} for k, s in trainings]
         tuner = tune.Tuner(
             fn,
-            param_space={"training": tune.grid_search(grid)},
+            param_space={"training": tune.grid_search(grid), NICE_FIELD: training_nice()},
             tune_config=tune.TuneConfig(
                 reuse_actors=True,
                 max_concurrent_trials=None,

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grouping.strategies import Strategy
+from search import metrics
 from search.control import JobControl
+from search.joblog import job_context
 from search.lease import LeaseKeeper
 from search.measurements import measurements
 from search.plan import Plan, PlannedTraining, make_plan
@@ -86,7 +88,12 @@ class JobRun:
         """Run (or resume) the job to a final state (or back to ``queued`` when interrupted).
 
         Never raises for problems of the job itself: they end in state FAILED with the reason in ``error``.
+        Everything it logs carries the job's id (:mod:`search.joblog`).
         """
+        with job_context(self.job_id):
+            return self._run()
+
+    def _run(self) -> JobRecord:
         job = self.store.get_job(self.job_id)
         if job.state.is_final:
             return job
@@ -173,6 +180,7 @@ class JobRun:
         linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
         already = {k for k in keys if records[k].state == TrainingState.SUCCEEDED}
         self.store.link_job_trainings(self.job_id, keys, reused=already - linked)
+        metrics.count_reused(len(already - linked))
         reused = sum(
             1 for jt in self.store.job_trainings(self.job_id) if jt.reused and jt.training.key in keys
         )
@@ -224,6 +232,7 @@ class JobRun:
         pending = dict(work)
 
         def hook(event: ray_runner.TrainingEvent) -> None:
+            metrics.count_event(event.kind, event.detail)
             changed = tracker.record(event.key, event.kind)
             self.publish(tracker, force=changed)
 
@@ -233,6 +242,7 @@ class JobRun:
                 meanwhile = [k for k in pending if k not in still]  # another job trained them
                 if meanwhile:
                     self.store.mark_reused(self.job_id, meanwhile)
+                    metrics.count_reused(len(meanwhile))
                 for key in meanwhile:
                     tracker.record(key, "reused")
                     del pending[key]
@@ -333,6 +343,7 @@ class JobRun:
         running = {t.key for t in todo}
         done = {k for k, r in records.items() if r.state == TrainingState.SUCCEEDED and k not in running}
         self.store.link_job_trainings(self.job_id, [t.key for t in unique], reused=done - linked)
+        metrics.count_reused(len(done - linked))
         self._reset_stale(sorted(running))
         tracker = ProgressTracker([t.key for t in unique], done, len(done), phase="finalize")
         self.publish(tracker, force=True)

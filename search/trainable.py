@@ -1,5 +1,9 @@
 """The Ray Tune function trainable: one trial trains one candidate with ``workers.train_network``.
 
+It first lowers its process's scheduling priority to the niceness in ``config["nice"]`` (the driver's
+``TASKGROUP_TRAINING_NICE``, :func:`search.settings.training_nice`; 0 = unchanged), so that the HTTP service
+on the same machine keeps answering while trainings use every core (:mod:`workers.priority`).
+
 It reports every epoch (so the Ray dashboard and Tune's progress show the training curve) and a final
 report carrying the whole ``TrainingResult`` as JSON, which the driver's callback writes to the store.
 
@@ -20,16 +24,22 @@ from typing import Any
 from ray import tune
 
 from workers.checkpoint import save_checkpoint
+from workers.priority import lower_priority
 from workers.spec import EpochRecord, TrainingSpec
 from workers.train import train_network
 
 RESULT_FIELD = "training_result_json"
+NICE_FIELD = "nice"
+"""The key of the trial config that holds the niceness a training runs at (set by the driver, the same for
+every trial of a run, on every node)."""
 WEIGHTS_SHA256 = "weights_sha256"
 WEIGHTS_BYTES = "weights_bytes"
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """Tune trainable: ``config["training"] = {"key": ..., "spec": TrainingSpec as dict}``."""
+    """Tune trainable: ``config["training"] = {"key": ..., "spec": TrainingSpec as dict}``, ``config["nice"]``
+    the niceness to train at (absent: unchanged)."""
+    lower_priority(int(config.get(NICE_FIELD, 0)))
     spec = TrainingSpec.model_validate(config["training"]["spec"])
 
     def on_epoch(record: EpochRecord) -> None:

@@ -331,6 +331,15 @@ def _finalize_job(args: argparse.Namespace, store: Any, job: Any) -> Any:
     return store, new, _connect(args.dashboard)
 
 
+def print_dashboard(url: str | None, *, cluster: bool) -> None:
+    """The Ray dashboard's URL and, on the next line, how to authenticate to it (where the token is; the
+    token itself is never printed)."""
+    from search.dashboard import dashboard_auth_hint
+
+    print(f"Ray dashboard: {url or '(not available)'}", file=sys.stderr)
+    print(f"  {dashboard_auth_hint(cluster=cluster)}", file=sys.stderr)
+
+
 def _run(args: argparse.Namespace, store: Any, job_id: str) -> Any:
     """Run the job with a progress bar; the first Ctrl-C cancels it cleanly, a second one aborts."""
     from search.control import JobControl
@@ -373,7 +382,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         store, job, info = _new_job(args)
     if args.dashboard:
-        print(f"Ray dashboard: {info.dashboard_url or '(not available)'}", file=sys.stderr)
+        print_dashboard(info.dashboard_url, cluster=bool(os.environ.get("RAY_ADDRESS")))
     started = time.monotonic()
     final = _run(args, store, job.id)
     print(f"job {final.id}: {final.state} in {time.monotonic() - started:.1f} s", file=sys.stderr)

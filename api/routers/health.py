@@ -62,6 +62,7 @@ def _ray_health(request: Request) -> HealthComponent:
         info={
             "address": request.app.state.ray_address,
             "dashboard_url": request.app.state.dashboard_url,
+            "dashboard_auth": getattr(request.app.state, "dashboard_auth", None),
             "nodes": len(nodes),
             "resources": resources,
             "available": available,

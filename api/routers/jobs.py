@@ -102,6 +102,7 @@ def _detail(request: Request, manager: JobManager, job: JobRecord) -> JobDetail:
         queue_position=manager.queue_position(job.id) if job.state is JobState.QUEUED else None,
         elapsed_seconds=elapsed,
         dashboard_url=getattr(request.app.state, "dashboard_url", None),
+        dashboard_auth=getattr(request.app.state, "dashboard_auth", None),
         budgets=budgets,
     )
 

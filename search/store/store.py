@@ -344,6 +344,21 @@ class Store(CheckpointMethods, LeaseMethods):
         with self._session(write=False) as session:
             return int(session.scalar(query) or 0)
 
+    def job_counts(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state present, 0 where none): one grouped query."""
+        query = select(JobRow.state, func.count()).group_by(JobRow.state)
+        counts = dict.fromkeys(JobState, 0)
+        with self._session(write=False) as session:
+            for state, count in session.execute(query):
+                counts[_job_state(state)] = int(count)
+        return counts
+
+    def job_ids(self, state: JobState | str | None = None) -> list[str]:
+        """Ids of the jobs (of one state), oldest first; nothing else is read."""
+        query = self._filtered(select(JobRow.id), state).order_by(JobRow.created_at, JobRow.seq)
+        with self._session(write=False) as session:
+            return list(session.scalars(query))
+
     def update_job(
         self,
         job_id: str,

@@ -29,6 +29,7 @@ from search.plan import planned_size
 from search.records import JobResult
 from search.spec import MAX_TASKS, JobSpec
 from search.store import JobState, open_store
+from tests.prometheus import scrape
 from tests.results import make_result
 from workers.datasets import DATASETS, Dataset, TaskInfo, TaskKind
 from workers.spec import DatasetRef, TrainingResult, TrainingSpec
@@ -403,6 +404,44 @@ def test_result_and_grouping_download(client: TestClient, tmp_path: Path) -> Non
     assert response.status_code == 409 and "already succeeded" in response.json()["detail"]
 
 
+@contextmanager
+def sql_statements(store: Any) -> Iterator[list[str]]:
+    """Every SQL statement ``store`` sends while the block runs (its engine's cursor executions)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(store._engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store._engine, "before_cursor_execute", record)
+
+
+def test_listing_jobs_never_loads_their_results_or_plans(client: TestClient) -> None:
+    """A page of jobs reads the summary columns only: one SELECT for the page (and one COUNT), no result or
+    plan column, no lazy load per job; one job's detail does read them (the check can see a result)."""
+    table = _random_table(PLANTED["tasks"], random.Random(5))
+    ids = [client.post("/jobs", json=PLANTED).json()["id"] for _ in range(3)]
+    url = str(client.app.state.settings.database_url)
+    for job_id in ids:
+        _succeed(url, job_id, make_result(job_id, table, spec=PLANTED))
+    store = client.app.state.store
+    with sql_statements(store) as listing:
+        page = client.get("/jobs", params={"limit": 50})
+    assert page.status_code == 200 and {j["id"] for j in page.json()["items"]} == set(ids)
+    selects = [s for s in listing if s.upper().startswith("SELECT")]
+    assert len(selects) == 2, selects  # the count and the page: no per-job load
+    for statement in selects:
+        assert "jobs.result" not in statement and "jobs.plan" not in statement, statement
+    with sql_statements(store) as detail:
+        assert client.get(f"/jobs/{ids[0]}").status_code == 200
+    assert any("jobs.result" in s for s in detail)
+
+
 def test_failed_job_result_says_why(client: TestClient) -> None:
     job_id = client.post("/jobs", json=PLANTED).json()["id"]
     store = client.app.state.store
@@ -645,6 +684,40 @@ def test_healthz_reports_store_and_goes_503_when_the_store_is_down(client: TestC
     assert not health.json()["store"]["ok"] and "closed" in health.json()["store"]["detail"]
     response = client.get("/jobs")
     assert response.status_code == 503 and "results store is not available" in response.json()["detail"]
+
+
+# ---------------------------------------------------------------------- /metrics
+
+
+TRAINING_COUNTERS = [
+    f"taskgroup_trainings_{what}_total" for what in ("started", "finished", "failed", "retried", "reused")
+]
+
+
+def test_metrics_count_jobs_by_state_and_time_requests_by_route_template(client: TestClient) -> None:
+    before = scrape(client)
+    assert [before["taskgroup_jobs", {"state": s.value}] for s in JobState] == [0] * len(JobState)
+    for name in [*TRAINING_COUNTERS, "taskgroup_training_seconds_count"]:  # present before any driver ran
+        assert before.has(name) and before[name] == 0, name
+    ids = [client.post("/jobs", json=PLANTED).json()["id"] for _ in range(3)]
+    client.delete(f"/jobs/{ids[0]}")
+    for job_id in ids:
+        assert client.get(f"/jobs/{job_id}").status_code == 200
+    assert client.get("/jobs/no-such-job").status_code == 404
+    assert client.get("/no/such/path").status_code == 404
+    after = scrape(client)
+    assert after["taskgroup_jobs", {"state": "queued"}] == 2
+    assert after["taskgroup_jobs", {"state": "cancelled"}] == 1
+    assert after["taskgroup_queue_length"] == 2 and after["taskgroup_drivers_running"] == 0
+    latency = "taskgroup_http_request_duration_seconds_count"
+    assert after[latency, {"method": "GET", "route": "/jobs/{job_id}", "status": "200"}] == 3
+    assert after[latency, {"method": "GET", "route": "/jobs/{job_id}", "status": "404"}] == 1
+    assert after[latency, {"method": "POST", "route": "/jobs", "status": "202"}] == 3
+    assert after[latency, {"method": "DELETE", "route": "/jobs/{job_id}", "status": "202"}] == 1
+    assert after[latency, {"method": "GET", "route": "unmatched", "status": "404"}] == 1
+    routes = {labels["route"] for labels in after.labels(latency)}
+    assert not any(job_id in route for route in routes for job_id in ids)  # templates, never raw paths
+    assert "/metrics" in routes  # the first scrape was timed too
 
 
 # ---------------------------------------------------------------------- settings

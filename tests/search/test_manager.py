@@ -34,7 +34,8 @@ from search.store import open_store
 job_id, db = sys.argv[3], os.environ["TASKGROUP_DATABASE_URL"]
 assert "--db" not in sys.argv
 mode = {mode!r}
-print("fake driver", job_id, mode, flush=True)
+print("fake driver", job_id, mode, "nice=" + os.environ.get("TASKGROUP_TRAINING_NICE", "?"),
+      "metrics=" + os.environ.get("PROMETHEUS_MULTIPROC_DIR", "-"), flush=True)
 if mode == "crash":
     print("Traceback: something broke", flush=True)
     sys.exit(3)
@@ -127,6 +128,35 @@ def test_manager_resumes_unfinished_jobs_oldest_first(tmp_path: Path, fake_drive
     finally:
         manager.shutdown()
     assert store.get_job(second).state == "queued"  # stopped by the shutdown: resumable again
+    store.close()
+
+
+def test_manager_hands_drivers_their_priority_and_metrics_folder(
+    tmp_path: Path, fake_driver: Callable
+) -> None:
+    """Each driver gets the service's TASKGROUP_TRAINING_NICE (its trainings run below the service) and the
+    folder where it counts its trainings for /metrics; the queue's waiting jobs exclude the running one."""
+    store = open_store(f"sqlite:///{tmp_path / 'queue.db'}")
+    settings = settings_for(tmp_path, run_jobs=True, max_concurrent_jobs=1, training_nice=4)
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    manager = JobManager(
+        store,
+        settings,
+        "127.0.0.1:1",
+        python=fake_driver("sleep"),
+        poll_seconds=0.05,
+        metrics_dir=metrics_dir,
+    )
+    first, second = (store.create_job(spec(i)).id for i in range(2))
+    assert manager.waiting_jobs() == [first, second]
+    manager.start()
+    try:
+        _wait(lambda: manager.running_jobs() == [first])
+        assert manager.waiting_jobs() == [second]
+        _wait(lambda: f"nice=4 metrics={metrics_dir}" in manager.log_path(first).read_text())
+    finally:
+        manager.shutdown()
     store.close()
 
 
