@@ -48,6 +48,9 @@ class TrainingSummary(PlannedTraining):
     """One training of a job as its result records it (its tasks in the job's task order)."""
 
     state: TrainingState
+    baseline: str | None = Field(
+        None, description="the stronger baseline it trains (JobSpec.baselines); null: one of the search's"
+    )
     reused: bool = Field(description="found already succeeded in the store when the job linked it")
     attempts: int
     wall_seconds: float | None = None
@@ -163,7 +166,17 @@ class JobResult(BudgetCurve):
     infeasible_budgets: list[float] = Field(
         default_factory=list, description="budgets dropped: no selection of the trained networks fits them"
     )
-    baselines: list[Baseline] = Field(default_factory=list)
+    baselines: list[Baseline] = Field(
+        default_factory=list,
+        description="the paper's fixed baselines (all-task network, independent singles) from the search's "
+        "table, then the stronger baselines of JobSpec.baselines (the all-task network trained with another "
+        "weighting method or architecture, at its cost in SNT)",
+    )
+    best_all_task: str | None = Field(
+        None,
+        description="the baseline that is one all-task network with the lowest selection (validation) "
+        "total: the one network a user would pick without test losses",
+    )
     provenance: Provenance
     missing: list[MissingTraining] = Field(default_factory=list, description="trainings that failed")
     finalized: list[FinalizedBudget] = Field(
