@@ -97,7 +97,7 @@ def format_result(result: JobResult) -> str:
     if result.baselines:
         parts.append("baselines:")
         parts.extend(
-            f"  {b.name:<22} cost {b.cost:>5g}  selection {_number(b.selection_total)}"
+            f"  {b.name:<32} cost {b.cost:>5.3g}  selection {_number(b.selection_total)}"
             f"  scoring {_number(b.scoring_total)}"
             for b in result.baselines
         )

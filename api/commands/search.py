@@ -137,18 +137,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--cpus", type=float, help="CPUs per training")
     p.add_argument("--gpus", type=float, help="GPUs per training")
     p.add_argument("--objective", choices=["sum", "relative"])
-    p.add_argument(
-        "--baseline-weighting",
-        metavar="A,B",
-        help="stronger baselines: train the all-task network once more with each of these loss weighting "
-        "methods (e.g. uncertainty,gradnorm,mgda) and report it among the baselines",
-    )
-    p.add_argument(
-        "--baseline-architecture",
-        metavar="X,Y",
-        help="stronger baselines: train the all-task network once more as each of these architectures "
-        "(e.g. cross-stitch,mtan) and report it at its cost in SNT",
-    )
+    _add_baseline_flags(p)
     p.add_argument(
         "--retries",
         type=retries,
@@ -172,6 +161,22 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("-o", "--output", type=Path, help="write the result JSON to this file")
     add_store_argument(p)
     p.set_defaults(run=run)
+
+
+def _add_baseline_flags(p: argparse.ArgumentParser) -> None:
+    """``--baseline-weighting`` and ``--baseline-architecture``: the spec's ``baselines`` (comma lists)."""
+    p.add_argument(
+        "--baseline-weighting",
+        metavar="A,B",
+        help="stronger baselines: train the all-task network once more with each of these loss weighting "
+        "methods (e.g. uncertainty,gradnorm,mgda) and report it among the baselines",
+    )
+    p.add_argument(
+        "--baseline-architecture",
+        metavar="X,Y",
+        help="stronger baselines: train the all-task network once more as each of these architectures "
+        "(e.g. cross-stitch,mtan) and report it at its cost in SNT",
+    )
 
 
 def _parse_value(text: str) -> Any:
