@@ -101,6 +101,8 @@ def format_result(result: JobResult) -> str:
             f"  scoring {_number(b.scoring_total)}"
             for b in result.baselines
         )
+        if result.best_all_task is not None:
+            parts.append(f"  best all-task network (lowest selection total): {result.best_all_task}")
     if result.infeasible_budgets:
         parts.append(
             f"budgets {', '.join(f'{b:g}' for b in result.infeasible_budgets)} SNT dropped: no selection of "

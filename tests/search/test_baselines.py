@@ -200,3 +200,26 @@ def test_a_single_network_is_totalled_with_the_tables_objective() -> None:
         "x", "ab", 1.0, {"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 1.0}, singles, singles, weights={"a": 3, "b": 1}
     )
     assert (weighted.selection_total, weighted.scoring_total) == (5.0, 4.0)
+
+
+def test_the_report_draws_the_baselines_at_their_cost_and_the_text_names_the_best(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import api.report as report
+    from api.render import format_result
+
+    job = JobSpec.model_validate(spec(seeds=1, budgets=[1, 4.5]))
+    plan = priced(make_plan(job, "fp"), get_dataset("planted", {}))
+    linked = [_record(plan, t, clustered(TASKS, tuple(t.tasks), t.capacity, t.seed)) for t in plan.trainings]
+    linked += [_record(plan, b, dict.fromkeys(TASKS, 0.6)) for b in plan.baselines]
+    result = search_result("j", job, plan, linked)
+    drawn: dict[str, Any] = {}
+    monkeypatch.setattr(
+        report, "curve_figure", lambda curves, points, **kw: drawn.setdefault("points", points)
+    )
+    report._curve(result)
+    points = {name: (cost, total) for name, cost, total in drawn["points"]}
+    cross = next(b for b in result.baselines if b.architecture == "cross-stitch")
+    assert points["all-task cross-stitch network"] == (cross.cost, cross.scoring_total)
+    assert "all-task network (gradnorm)" in points
+    assert f"best all-task network (lowest selection total): {result.best_all_task}" in format_result(result)
