@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -60,7 +61,21 @@ def _grouping_at(selection: Any, scoring: Any, budget: float) -> dict[str, Any]:
     return record
 
 
-def _rows(result: Any, study: dict[str, Any]) -> list[dict[str, Any]]:
+def _own_seed_sd(store: Any, result: Any) -> dict[str, float]:
+    """Per baseline, the standard deviation over its seeds of its own test total (sum over the tasks)."""
+    keys: dict[str, list[str]] = {}
+    for t in result.provenance.trainings:
+        if t.baseline is not None and t.state == "succeeded":
+            keys.setdefault(t.baseline, []).append(t.key)
+    out = {}
+    for name, group in keys.items():
+        records = store.get_trainings(group)
+        totals = [math.fsum(records[k].result.scoring.values()) for k in group]
+        out[name] = statistics.stdev(totals) if len(totals) > 1 else float("nan")
+    return out
+
+
+def _rows(result: Any, study: dict[str, Any], own_sd: dict[str, float]) -> list[dict[str, Any]]:
     """One row per stronger baseline: its totals, cost and run time, and the optimal and HOA groupings of
     the study at the same budget (its cost) with the seed noise of the nearest budget of the study."""
     truth = LossTableModel.model_validate(study["loss_tables"]["exhaustive"])
@@ -91,6 +106,7 @@ def _rows(result: Any, study: dict[str, Any]) -> list[dict[str, Any]]:
                 "gap_to_optimal_percent": gap_percent(b.scoring_total, optimal["scoring_total"]),
                 "gap_to_hoa_percent": gap_percent(b.scoring_total, hoa["scoring_total"]),
                 "seed_sd_percent": 100 * noise["std"] / optimal["scoring_total"],
+                "own_seed_sd_percent": 100 * own_sd.get(b.name, float("nan")) / b.scoring_total,
                 "seed_budget": nearest,
             }
         )
@@ -104,7 +120,7 @@ def _labels(record: dict[str, Any]) -> list[str]:
 def _table(rows: list[dict[str, Any]], best: str | None) -> str:
     head = (
         f"{'network':<32} {'SNT':>5} {'valid.':>8} {'test':>8} {'optimal':>8} {'gap %':>6} "
-        f"{'HOA':>8} {'gap %':>6} {'seed sd %':>9} {'train s':>8}"
+        f"{'HOA':>8} {'gap %':>6} {'sd opt%':>7} {'sd own%':>7} {'train s':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -112,10 +128,28 @@ def _table(rows: list[dict[str, Any]], best: str | None) -> str:
         lines.append(
             f"{r['name'] + mark:<32} {r['cost']:>5.2f} {r['selection_total']:>8.5f} {r['test_total']:>8.5f} "
             f"{r['optimal']['total']:>8.5f} {r['gap_to_optimal_percent']:>+6.1f} {r['hoa']['total']:>8.5f} "
-            f"{r['gap_to_hoa_percent']:>+6.1f} {r['seed_sd_percent']:>9.1f} {r['train_seconds']:>8.1f}"
+            f"{r['gap_to_hoa_percent']:>+6.1f} {r['seed_sd_percent']:>7.1f} {r['own_seed_sd_percent']:>7.1f} "
+            f"{r['train_seconds']:>8.1f}"
         )
-    lines.append("* = best all-task network by validation total (best_all_task)")
+    lines += [
+        "* = the best all-task network by validation total (the result's best_all_task)",
+        "sd opt% / sd own%: standard deviation over seeds of one seed's test total, of the optimal grouping",
+        "at that budget (the study's seed_spread) and of the network itself, in % of its total (a mean over",
+        "k seeds has 1/sqrt(k) of it)",
+    ]
     return "\n".join(lines)
+
+
+def _figure(study: dict[str, Any], rows: list[dict[str, Any]]) -> bytes:
+    """The study's optimal and HOA curves (test totals) with each single network as a point at its cost."""
+    from api.report.figures import curve_figure
+
+    curves = {
+        f"{m} grouping": [(c["budget"], c["scoring_total"]) for c in study["curves"][m]]
+        for m in ("optimal", "hoa")
+    }
+    points = [(r["name"], round(r["cost"], 2), r["test_total"]) for r in rows]
+    return curve_figure(curves, points, title="One network vs. groupings (test totals)")
 
 
 def main() -> None:
@@ -145,7 +179,7 @@ def main() -> None:
     job_id = f"study15-{args.part}-{args.approx}-x{seeds}"
     run = _run(store, job_id, spec)
     result = run.result
-    rows = _rows(result, study)
+    rows = _rows(result, study, _own_seed_sd(store, result))
     print(f"{args.part}: {len(part.tasks)} tasks, {seeds} seed(s), training {part.training}")
     print(_table(rows, result.best_all_task))
     search_seconds = math.fsum(
@@ -169,6 +203,9 @@ def main() -> None:
             k: v["mean_gap_percent"] for k, v in study.get("one_seed_choice", {}).items()
         },
     }
+    figure = ROOT / "docs" / "images" / f"study-baselines-{args.part}.png"
+    figure.write_bytes(_figure(study, rows))
+    print(f"written {figure.relative_to(ROOT)}")
     path = args.out / f"baselines-{args.part}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"written {path.relative_to(ROOT)}")
