@@ -34,7 +34,11 @@ class Progress(BaseModel):
     running: int = Field(0, ge=0)
     failed: int = Field(0, ge=0, description="failed after every retry")
     pending: int = Field(0, ge=0, description="not started yet")
-    phase: str = Field("search", description="search (the candidates), then finalize (the chosen networks)")
+    phase: str = Field(
+        "search",
+        description="search (the candidates), baselines (the stronger baselines), then finalize (the chosen "
+        "networks)",
+    )
     round: int | None = Field(None, description="the search's current round (one for the fixed plans)")
     why: str | None = Field(None, description="what the current round trains and why")
     round_trainings: list[str] = Field(
