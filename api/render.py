@@ -97,10 +97,12 @@ def format_result(result: JobResult) -> str:
     if result.baselines:
         parts.append("baselines:")
         parts.extend(
-            f"  {b.name:<22} cost {b.cost:>5g}  selection {_number(b.selection_total)}"
+            f"  {b.name:<32} cost {b.cost:>5.3g}  selection {_number(b.selection_total)}"
             f"  scoring {_number(b.scoring_total)}"
             for b in result.baselines
         )
+        if result.best_all_task is not None:
+            parts.append(f"  best all-task network (lowest selection total): {result.best_all_task}")
     if result.infeasible_budgets:
         parts.append(
             f"budgets {', '.join(f'{b:g}' for b in result.infeasible_budgets)} SNT dropped: no selection of "

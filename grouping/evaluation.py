@@ -56,6 +56,49 @@ class Baseline(BaseModel):
     selection_total: float = Field(description="objective on the selection table")
     scoring_total: float | None = Field(None, description="objective on the scoring table, if it has them")
     networks: list[str] = Field(description="labels of its networks")
+    weighting: str | None = Field(
+        None, description="a stronger baseline's loss weighting method (null: the search's own training)"
+    )
+    architecture: str | None = Field(
+        None, description="a stronger baseline's architecture (null: the search's own training)"
+    )
+
+
+def network_baseline(
+    name: str,
+    network: str,
+    cost: float,
+    selection: Mapping[str, float],
+    scoring: Mapping[str, float] | None,
+    selection_table: LossTable,
+    scoring_table: LossTable | None = None,
+    *,
+    objective: str = "sum",
+    weights: Mapping[str, float] | None = None,
+    weighting: str | None = None,
+    architecture: str | None = None,
+) -> Baseline:
+    """One network that serves every task of ``selection_table`` with its own measured losses
+    (``selection``, ``scoring``: task -> loss), a network that is no row of the table (trained with another
+    weighting method or architecture: issue 15's stronger baselines). It is totalled with the objective
+    and weights of the tables, so it compares with the groupings solved on them (the ``relative``
+    objective's scales are the tables' best singles). ``scoring_total`` is None without a scoring table or
+    when a task has no scoring loss. KeyError if ``selection`` lacks a task."""
+    tasks = selection_table.tasks
+    selection_weights = effective_weights(selection_table, objective, weights, "selection")
+    scoring_total = None
+    if scoring_table is not None and scoring is not None and all(t in scoring for t in tasks):
+        scoring_weights = effective_weights(scoring_table, objective, weights, "scoring")
+        scoring_total = math.fsum(scoring_weights[t] * scoring[t] for t in tasks)
+    return Baseline(
+        name=name,
+        cost=float(cost),
+        selection_total=math.fsum(selection_weights[t] * selection[t] for t in tasks),
+        scoring_total=scoring_total,
+        networks=[network],
+        weighting=weighting,
+        architecture=architecture,
+    )
 
 
 def fixed_baselines(
@@ -190,6 +233,7 @@ __all__ = [
     "fixed_baselines",
     "gap_percent",
     "mean_gap",
+    "network_baseline",
     "random_grouping_totals",
     "random_partition",
     "rank_agreement",

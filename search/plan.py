@@ -20,13 +20,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from grouping.strategies import TrainingRequest
 from search.keys import training_key
 from search.spec import JobSpec
-from workers.spec import DatasetRef, LookaheadSettings, TrainingSettings, TrainingSpec, epochs_for
+from workers.spec import (
+    DatasetRef,
+    LookaheadSettings,
+    ModelSettings,
+    TrainingSettings,
+    TrainingSpec,
+    epochs_for,
+)
 
 
 class PlanSummary(BaseModel):
@@ -70,6 +78,46 @@ class PlannedTraining(BaseModel):
         )
 
 
+class PlannedBaseline(PlannedTraining):
+    """One training of a stronger baseline (``JobSpec.baselines``): the all-task network at capacity 1 and
+    full fidelity, trained with its own ``settings`` (the job's, with another weighting method or
+    architecture). Not one of the search's trainings: its strategy never measures it."""
+
+    name: str = Field(description="the baseline's name in the result, e.g. 'all-task network (gradnorm)'")
+    kind: Literal["weighting", "architecture"] = Field(description="what it changes in the job's settings")
+    choice: str = Field(description="the weighting method or architecture it trains with")
+    settings: TrainingSettings = Field(description="its training settings (part of its key)")
+    cost: float | None = Field(
+        None, description="inference cost in SNT (FLOPs against hard sharing); set once the dataset is built"
+    )
+
+
+BASELINE_FIDELITY = 1.0
+BASELINE_CAPACITY = 1.0
+
+
+def baseline_name(kind: str, choice: str, settings: TrainingSettings) -> str:
+    """The result's name of a baseline: the architecture when it is not hard sharing, the weighting when
+    the entry names one or it is not ``equal`` ('all-task network (gradnorm)', 'all-task cross-stitch
+    network'); never the plain 'all-task network', the fixed baseline of the search's own table."""
+    architecture = settings.model.architecture
+    network = "network" if architecture == "hard" and kind == "weighting" else f"{architecture} network"
+    weighting = f" ({settings.weighting})" if kind == "weighting" or settings.weighting != "equal" else ""
+    return f"all-task {network}{weighting}"
+
+
+def baseline_settings(job: TrainingSettings, kind: str, choice: str) -> TrainingSettings:
+    """The job's settings with the entry's weighting method or architecture (its default options, unless
+    it is the job's own choice, whose options stay)."""
+    if kind == "weighting":
+        if choice == job.weighting:
+            return job
+        return job.model_copy(update={"weighting": choice, "weighting_options": {}})
+    if choice == job.model.architecture:
+        return job
+    return job.model_copy(update={"model": ModelSettings(architecture=choice)})
+
+
 class Plan(PlanSummary):
     """The trainings a job needs: what they share (dataset, settings) once, and each one's key."""
 
@@ -79,15 +127,21 @@ class Plan(PlanSummary):
     threads: int = Field(ge=1, description="torch threads of each training (its CPUs)")
     lookahead_every: int = Field(10, ge=1, description="steps between lookahead affinity measurements")
     trainings: list[PlannedTraining]
+    baselines: list[PlannedBaseline] = Field(
+        default_factory=list,
+        description="the stronger baselines' trainings (JobSpec.baselines): run after the search, never "
+        "measured by its strategy",
+    )
 
     def summary(self) -> PlanSummary:
         return PlanSummary.model_validate(self.model_dump(include=set(PlanSummary.model_fields)))
 
     def training_spec(self, training: PlannedTraining) -> TrainingSpec:
-        """The full spec of one planned training (what its Ray trial receives)."""
+        """The full spec of one planned training (what its Ray trial receives); a baseline's with its own
+        settings."""
         return _training_spec(
             self.dataset,
-            self.settings,
+            training.settings if isinstance(training, PlannedBaseline) else self.settings,
             self.threads,
             training.tasks,
             training.capacity,
@@ -101,7 +155,50 @@ class Plan(PlanSummary):
         return {t.key: self.training_spec(t) for t in self.trainings}
 
     def by_key(self) -> dict[str, PlannedTraining]:
+        """The search's trainings by key (not the baselines': the strategy never sees those)."""
         return {t.key: t for t in self.trainings}
+
+    def baseline(self, kind: str, choice: str, tasks: Sequence[str], seed: int) -> PlannedBaseline:
+        """The training of one baseline entry at one seed (all ``tasks``, capacity 1, full fidelity)."""
+        settings = baseline_settings(self.settings, kind, choice)
+        spec = _training_spec(
+            self.dataset,
+            settings,
+            self.threads,
+            list(tasks),
+            BASELINE_CAPACITY,
+            BASELINE_FIDELITY,
+            seed,
+            None,
+        )
+        return PlannedBaseline(
+            key=training_key(spec, self.fingerprint),
+            tasks=list(tasks),
+            capacity=BASELINE_CAPACITY,
+            fidelity=BASELINE_FIDELITY,
+            seed=seed,
+            reason="baseline",
+            name=baseline_name(kind, choice, settings),
+            kind=kind,  # type: ignore[arg-type]
+            choice=choice,
+            settings=settings,
+        )
+
+    def with_baselines(self, spec: JobSpec) -> Plan:
+        """This plan with the trainings of ``spec.baselines`` (each entry at each of the job's seeds; an
+        entry that trains what an earlier one does is left out, the earlier one's name kept)."""
+        entries = [("weighting", w) for w in spec.baselines.weighting]
+        entries += [("architecture", a) for a in spec.baselines.architectures]
+        seeds = range(spec.seed, spec.seed + spec.seed_count)
+        baselines: dict[str, PlannedBaseline] = {}
+        for kind, choice in entries:
+            group = [self.baseline(kind, choice, spec.tasks, seed) for seed in seeds]
+            if group[0].key in baselines:
+                continue
+            baselines.update((t.key, t) for t in group)
+        planned = list(baselines.values())
+        totals = _totals([*self.trainings, *planned], self.settings.epochs)
+        return self.model_copy(update={"baselines": planned, **totals})
 
     def planned(
         self,
@@ -148,7 +245,7 @@ class Plan(PlanSummary):
         new = [t for t in (self.from_request(r) for r in requests) if t.key not in known]
         trainings = [*self.trainings, *new]
         rounds = max([self.rounds, *(t.round for t in new)])
-        totals = _totals(trainings, self.settings.epochs)
+        totals = _totals([*trainings, *self.baselines], self.settings.epochs)
         return self.model_copy(update={"trainings": trainings, "rounds": rounds, **totals})
 
 
@@ -184,8 +281,13 @@ def _totals(trainings: Sequence[PlannedTraining], epochs: int) -> dict[str, floa
 
 
 def planned_size(spec: JobSpec) -> int:
-    """Number of trainings of the first round without building them for the fixed plans (cheap, for the
-    validation of huge specs); the others ask their strategy (a handful of tasks)."""
+    """Number of trainings of the first round and the baselines without building them for the fixed plans
+    (cheap, for the validation of huge specs); the others ask their strategy (a handful of tasks)."""
+    baselines = (len(spec.baselines.weighting) + len(spec.baselines.architectures)) * spec.seed_count
+    return baselines + _strategy_size(spec)
+
+
+def _strategy_size(spec: JobSpec) -> int:
     n = len(spec.tasks)
     extra_singles = len([c for c in spec.capacities.singles if c not in spec.capacities.subsets])
     if spec.approximation in ("exhaustive", "esa", "hoa"):
@@ -226,4 +328,5 @@ def make_plan(spec: JobSpec, fingerprint: str) -> Plan:
         trainings=[],
     )
     first = spec.strategy().next_round([])
-    return empty if first is None else empty.extended(first.requests)
+    plan = empty if first is None else empty.extended(first.requests)
+    return plan.with_baselines(spec) if spec.baselines else plan

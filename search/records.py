@@ -34,7 +34,11 @@ class Progress(BaseModel):
     running: int = Field(0, ge=0)
     failed: int = Field(0, ge=0, description="failed after every retry")
     pending: int = Field(0, ge=0, description="not started yet")
-    phase: str = Field("search", description="search (the candidates), then finalize (the chosen networks)")
+    phase: str = Field(
+        "search",
+        description="search (the candidates), baselines (the stronger baselines), then finalize (the chosen "
+        "networks)",
+    )
     round: int | None = Field(None, description="the search's current round (one for the fixed plans)")
     why: str | None = Field(None, description="what the current round trains and why")
     round_trainings: list[str] = Field(
@@ -48,6 +52,9 @@ class TrainingSummary(PlannedTraining):
     """One training of a job as its result records it (its tasks in the job's task order)."""
 
     state: TrainingState
+    baseline: str | None = Field(
+        None, description="the stronger baseline it trains (JobSpec.baselines); null: one of the search's"
+    )
     reused: bool = Field(description="found already succeeded in the store when the job linked it")
     attempts: int
     wall_seconds: float | None = None
@@ -163,7 +170,17 @@ class JobResult(BudgetCurve):
     infeasible_budgets: list[float] = Field(
         default_factory=list, description="budgets dropped: no selection of the trained networks fits them"
     )
-    baselines: list[Baseline] = Field(default_factory=list)
+    baselines: list[Baseline] = Field(
+        default_factory=list,
+        description="the paper's fixed baselines (all-task network, independent singles) from the search's "
+        "table, then the stronger baselines of JobSpec.baselines (the all-task network trained with another "
+        "weighting method or architecture, at its cost in SNT)",
+    )
+    best_all_task: str | None = Field(
+        None,
+        description="the baseline that is one all-task network with the lowest selection (validation) "
+        "total: the one network a user would pick without test losses",
+    )
     provenance: Provenance
     missing: list[MissingTraining] = Field(default_factory=list, description="trainings that failed")
     finalized: list[FinalizedBudget] = Field(

@@ -28,7 +28,8 @@ from grouping.results import BudgetCurve
 from grouping.solver import split_feasible
 from grouping.strategies import Measurement, Prediction, compute_share
 from grouping.strategies.measured import seed_counts
-from search.plan import Plan
+from search.baselines import best_all_task, trained_baselines
+from search.plan import Plan, PlannedTraining
 from search.records import (
     BudgetNoise,
     JobResult,
@@ -74,14 +75,19 @@ def _summaries(spec: JobSpec, plan: Plan, linked: list[JobTrainingRecord]) -> li
     """The job's planned trainings as the result records them (their tasks in the job's order)."""
     order = {t: i for i, t in enumerate(spec.tasks)}
     planned = plan.by_key()
+    baselines = {b.key: b for b in plan.baselines}
+    fields = set(PlannedTraining.model_fields) - {"tasks"}
     summaries: list[TrainingSummary] = []
     for link in linked:
         record = link.training
-        if record.key not in planned:
+        training = planned.get(record.key) or baselines.get(record.key)
+        if training is None:
             continue
+        baseline = None if record.key in planned else baselines[record.key].name
         summaries.append(
             TrainingSummary(
-                **planned[record.key].model_dump(exclude={"tasks"}),
+                **training.model_dump(include=fields),
+                baseline=baseline,
                 tasks=sorted(record.spec.tasks, key=order.__getitem__),
                 reused=link.reused,
                 **record.model_dump(include={"state", "attempts", "wall_seconds", "device", "error"}),
@@ -156,6 +162,7 @@ def build_result(
         objective=spec.objective,
         weights=spec.weights,
     )
+    baselines += trained_baselines(spec, plan, linked, selection, scoring)
     spread = {c.label(): dict(sd) for c, sd in prediction.seed_spread.items()}
     return JobResult(
         **curve.model_dump(),
@@ -171,6 +178,7 @@ def build_result(
         compute_share=compute_share(spec.problem(), list(measured)) if measured else None,
         infeasible_budgets=dropped,
         baselines=baselines,
+        best_all_task=best_all_task(spec, baselines),
         provenance=_provenance(summaries),
         missing=_missing(summaries),
     )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from grouping.strategies import Strategy
 from search import metrics
+from search.baselines import priced
 from search.control import JobControl
 from search.joblog import job_context
 from search.lease import LeaseKeeper
@@ -102,6 +103,8 @@ class JobRun:
         try:
             prepared = self.prepare(job)
             stopped = self.search(job, prepared)
+            if stopped is None and prepared.plan.baselines:
+                stopped = self.baselines(job, prepared)
             if stopped is not None:
                 return stopped
             result = self.solve(job, prepared)
@@ -123,12 +126,14 @@ class JobRun:
     def prepare(self, job: JobRecord) -> Prepared:
         """The stored plan (planned again only if the dataset changed since submission, or for a job stored
         before plans were kept) and the approximation's strategy."""
-        fingerprint = build_dataset(job.spec).fingerprint()  # the dataset, built once per run
+        dataset = build_dataset(job.spec)  # the dataset, built once per run
+        fingerprint = dataset.fingerprint()
         plan = job.plan
         if plan is None or plan.fingerprint != fingerprint:
             if plan is not None:
                 log.warning("job %s: its dataset changed since submission; planning again", self.job_id)
             plan = make_plan(job.spec, fingerprint)
+        plan = priced(plan, dataset)  # the baselines' costs (already there unless planned again)
         self.store.update_job(self.job_id, state=JobState.RUNNING, plan=plan, error=None)
         return Prepared(plan, job.spec.strategy(), self._resumed_progress(plan))
 
@@ -199,6 +204,32 @@ class JobRun:
             why,
         )
         return todo
+
+    def baselines(self, job: JobRecord, prepared: Prepared) -> JobRecord | None:
+        """Train the stronger baselines (:mod:`search.baselines`) once the search's rounds have ended, in
+        their own progress phase: those already in the store (any job's) are reused, the rest run on Ray
+        Tune; the job's record if the run stopped. They are linked to the job but are not the search's
+        trainings, so its strategy never measures them. One the search itself trained (the job's own
+        settings at full fidelity) is not trained twice."""
+        searched = prepared.plan.by_key()
+        planned = [b for b in prepared.plan.baselines if b.key not in searched]
+        if not planned:
+            return None
+        keys = [b.key for b in planned]
+        records = self.store.ensure_trainings({b.key: prepared.plan.training_spec(b) for b in planned})
+        linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
+        done = {k for k in keys if records[k].state == TrainingState.SUCCEEDED}
+        self.store.link_job_trainings(self.job_id, keys, reused=done - linked)
+        todo = [b for b in planned if b.key not in done]
+        self._reset_stale([b.key for b in todo])
+        links = self.store.job_trainings(self.job_id)
+        reused = sum(1 for jt in links if jt.reused and jt.training.key in keys)
+        tracker = ProgressTracker(keys, done, reused, phase="baselines")
+        names = ", ".join(dict.fromkeys(b.name for b in planned))
+        tracker.add_round(1, f"stronger baselines: {names}", [], [], [], 0)
+        self.publish(tracker, force=True)
+        log.info("job %s: baselines: %d trainings, %d to run (%s)", self.job_id, len(keys), len(todo), names)
+        return self.train(job, self._work(job, prepared.plan, todo), tracker)
 
     @staticmethod
     def _work(

@@ -60,6 +60,44 @@ class Capacities(BaseModel):
         return sorted(set(values))
 
 
+class Baselines(BaseModel):
+    """Stronger baselines for the result (issue 15): the all-task network trained once more per entry.
+
+    Each name in ``weighting`` adds one training of the all-task network (every task, capacity 1, full
+    fidelity, the job's seeds) with the job's settings but that loss weighting method (its default
+    options); each name in ``architectures`` one with the job's settings but that architecture (its
+    default options). They are trained after the search, kept out of the search's measurements, and
+    reported in the result's ``baselines`` at their cost in SNT (an architecture's measured FLOP ratio).
+    The names are checked against the registries at submission (:mod:`search.submit`), where the
+    dataset's input kind is known; the model itself imports neither torch nor ray.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    weighting: list[str] = Field(
+        default_factory=list,
+        description="loss weighting methods, each trains the all-task network once more (e.g. "
+        "uncertainty, gradnorm, dwa, dtp, mgda, pareto)",
+    )
+    architectures: list[str] = Field(
+        default_factory=list,
+        description="architectures, each trains the all-task network once more (e.g. cross-stitch, mtan; "
+        "nddr for images)",
+    )
+
+    @field_validator("weighting", "architectures")
+    @classmethod
+    def _once(cls, names: list[str]) -> list[str]:
+        seen: set[str] = set()
+        duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+        if duplicates:
+            raise ValueError(f"{', '.join(duplicates)} listed twice: list each once")
+        return names
+
+    def __bool__(self) -> bool:
+        return bool(self.weighting or self.architectures)
+
+
 DEFAULT_SOLVE_TIME_LIMIT = 600.0
 """Seconds a job's solve may take by default: far above what the DP needs (milliseconds up to 12 tasks) and
 what the sparse solver needs on the tables measured (docs/solver.md), a guard against a job stuck solving."""
@@ -106,6 +144,11 @@ class JobSpec(BaseModel):
     )
     training: TrainingSettings = Field(
         default_factory=TrainingSettings, description="how every candidate is trained (part of the reuse key)"
+    )
+    baselines: Baselines = Field(
+        default_factory=Baselines,
+        description="stronger baselines: the all-task network trained once more per weighting method and "
+        "per architecture listed, reported in the result's baselines (docs/search.md)",
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="first seed; seeds seed..seed+seeds-1 are trained")
     seeds: int | Literal["auto"] = Field(

@@ -3,10 +3,11 @@
 :func:`prepare` reads the spec once (its own validation: budgets, weights, capacity ladder), checks the loss
 weighting method and its options against the registry, builds the dataset once (its parameters; a tabular
 file is read, so missing columns show now), checks the tasks, builds the model family (its options; every
-capacity must be reachable by the widths), plans the trainings (a plan too large is refused with a cheaper
-approximation named) and checks the resources against what the cluster (or this machine, for a local Ray not
-started yet) can give one training. :func:`submit_job` stores the job with its whole plan. Problems that are
-not the spec's own pydantic errors are :class:`SpecError` s naming the field.
+capacity must be reachable by the widths), checks the stronger baselines' weighting methods and
+architectures (those that apply to the dataset's inputs), plans the trainings (a plan too large is refused
+with a cheaper approximation named) and checks the resources against what the cluster (or this machine, for
+a local Ray not started yet) can give one training. :func:`submit_job` stores the job with its whole plan.
+Problems that are not the spec's own pydantic errors are :class:`SpecError` s naming the field.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from search.baselines import priced
 from search.plan import Plan, make_plan
 from search.spec import JobSpec, Resources
 from search.store import JobRecord, Store
@@ -109,26 +111,42 @@ def check_training(spec: JobSpec) -> None:
         raise SpecError("training.weighting_options", str(exc)) from None
 
 
-def check_architecture(name: str, options: dict[str, Any], input_kind: str) -> None:
-    """The architecture (``training.model``): a name of the registry that applies to the dataset's inputs,
-    with options it takes."""
+def check_architecture(
+    name: str, options: dict[str, Any], input_kind: str, field: str = "training.model.architecture"
+) -> None:
+    """The architecture (``training.model``, or a baseline's at ``field``): a name of the registry that
+    applies to the dataset's inputs, with options it takes."""
     from workers.models import ARCHITECTURES, architectures_for
 
     entry = ARCHITECTURES.get(name)
     if entry is None:
         known = ", ".join(sorted(ARCHITECTURES))
         problem = f"unknown architecture {name!r}; choose one of {known}"
-        raise SpecError("training.model.architecture", problem)
+        raise SpecError(field, problem)
     if name not in architectures_for(input_kind):
         fits = ", ".join(architectures_for(input_kind))
         raise SpecError(
-            "training.model.architecture",
-            f"{name!r} does not apply to this dataset's {input_kind} inputs; choose one of {fits}",
+            field, f"{name!r} does not apply to this dataset's {input_kind} inputs; choose one of {fits}"
         )
     try:
         entry.parse_options(options)
     except ValueError as exc:
         raise SpecError("training.model.options", str(exc)) from None
+
+
+def check_baselines(spec: JobSpec, input_kind: str) -> None:
+    """The stronger baselines (``baselines``): weighting methods of the registry, architectures of the
+    registry that apply to the dataset's input kind (each trains with its default options)."""
+    from workers.weighting import WEIGHTINGS
+
+    for name in spec.baselines.weighting:
+        if name not in WEIGHTINGS:
+            raise SpecError(
+                "baselines.weighting",
+                f"unknown method {name!r}; choose one of {', '.join(sorted(WEIGHTINGS))}",
+            )
+    for name in spec.baselines.architectures:
+        check_architecture(name, {}, input_kind, field="baselines.architectures")
 
 
 CAPACITY_TOLERANCE = 0.2
@@ -175,8 +193,9 @@ def prepare(data: Mapping[str, Any] | JobSpec, capacity: ClusterCapacity | None 
     check_training(spec)
     dataset = build_dataset(spec)
     check_model(spec, dataset)
+    check_baselines(spec, dataset.input_kind)
     try:
-        plan = make_plan(spec, dataset.fingerprint())
+        plan = priced(make_plan(spec, dataset.fingerprint()), dataset)
     except ValueError as exc:
         raise SpecError("approximation", str(exc)) from None
     except OSError as exc:
@@ -204,6 +223,7 @@ __all__ = [
     "Submission",
     "build_dataset",
     "check_architecture",
+    "check_baselines",
     "check_model",
     "check_resources",
     "check_training",

@@ -54,6 +54,8 @@ SPEC_FLAGS = {
     "cpus": "--cpus",
     "gpus": "--gpus",
     "objective": "--objective",
+    "baseline_weighting": "--baseline-weighting",
+    "baseline_architecture": "--baseline-architecture",
 }
 """The flags that make a job's spec (argparse name -> flag): a resumed job keeps its stored spec."""
 
@@ -135,6 +137,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--cpus", type=float, help="CPUs per training")
     p.add_argument("--gpus", type=float, help="GPUs per training")
     p.add_argument("--objective", choices=["sum", "relative"])
+    _add_baseline_flags(p)
     p.add_argument(
         "--retries",
         type=retries,
@@ -158,6 +161,22 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("-o", "--output", type=Path, help="write the result JSON to this file")
     add_store_argument(p)
     p.set_defaults(run=run)
+
+
+def _add_baseline_flags(p: argparse.ArgumentParser) -> None:
+    """``--baseline-weighting`` and ``--baseline-architecture``: the spec's ``baselines`` (comma lists)."""
+    p.add_argument(
+        "--baseline-weighting",
+        metavar="A,B",
+        help="stronger baselines: train the all-task network once more with each of these loss weighting "
+        "methods (e.g. uncertainty,gradnorm,mgda) and report it among the baselines",
+    )
+    p.add_argument(
+        "--baseline-architecture",
+        metavar="X,Y",
+        help="stronger baselines: train the all-task network once more as each of these architectures "
+        "(e.g. cross-stitch,mtan) and report it at its cost in SNT",
+    )
 
 
 def _parse_value(text: str) -> Any:
@@ -216,6 +235,10 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for field, value in training.items():
         if value is not None:
             spec.setdefault("training", {})[field] = value
+    lists = {"weighting": args.baseline_weighting, "architectures": args.baseline_architecture}
+    for field, value in lists.items():
+        if value is not None:
+            spec.setdefault("baselines", {})[field] = [v.strip() for v in value.split(",") if v.strip()]
     for field, value in {"cpus": args.cpus, "gpus": args.gpus}.items():
         if value is not None:
             spec.setdefault("resources", {})[field] = value
