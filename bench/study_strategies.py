@@ -152,7 +152,8 @@ def print_part(data: dict[str, Any]) -> None:
 
 def gap_vs_compute(out: Path) -> bytes:
     """Mean gap against compute share for every method of every trained part: the study's methods (HOA, ESA
-    0.2/0.1) from docs/study/<part>.json, TAG and adaptive from <part>-strategies.json."""
+    0.2/0.1) at their measured wall-seconds share (a quiet machine) from docs/study/<part>.json, TAG and
+    adaptive at their units share (their runs shared a loaded machine) from <part>-strategies.json."""
     from matplotlib.figure import Figure
 
     from api.report.figures import _png
@@ -174,7 +175,7 @@ def gap_vs_compute(out: Path) -> bytes:
         extra = out / "study" / f"{part}-strategies.json"
         if extra.is_file():
             for m, entry in json.loads(extra.read_text())["methods"].items():
-                points[m] = (entry["compute_share_seconds"], entry["mean_gap_percent"])
+                points[m] = (entry["compute_share_units"], entry["mean_gap_percent"])
         for m, (x, y) in points.items():
             if y is None:
                 continue
@@ -184,7 +185,7 @@ def gap_vs_compute(out: Path) -> bytes:
             ax.annotate(part, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=0.8)
     ax.axvline(0.15, color="grey", linestyle=":", linewidth=0.8)
-    ax.set_xlabel("compute: share of one exhaustive seed's training wall time")
+    ax.set_xlabel("compute: share of one exhaustive seed (HOA, ESA: wall seconds; TAG, adaptive: units)")
     ax.set_ylabel("mean gap to the optimal grouping (%)")
     ax.set_title("Gap vs compute (marker: part; dashed: the 1% goal; dotted: 15% compute)")
     ax.grid(True, alpha=0.3)
