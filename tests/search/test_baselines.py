@@ -5,7 +5,6 @@ them (their trainings never reach the strategy)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,12 +20,11 @@ from search.measurements import measurements
 from search.plan import PlannedTraining, make_plan
 from search.result import search_result
 from search.spec import JobSpec
-from search.states import TrainingState
-from search.store.models import JobTrainingRecord, TrainingRecord
+from search.store.models import JobTrainingRecord
 from search.submit import SpecError, prepare
+from tests.results import stored_training
 from tests.search.test_result import clustered
 from workers.datasets import get_dataset
-from workers.spec import EpochRecord, TrainingResult
 
 TASKS = ("a1", "a2", "b1", "b2")
 BASELINES = {"weighting": ["gradnorm", "mgda"], "architectures": ["cross-stitch"]}
@@ -126,31 +124,7 @@ def test_the_cli_flags_make_the_field_and_resume_refuses_them() -> None:
 
 
 def _record(plan: Any, planned: PlannedTraining, selection: dict[str, float]) -> JobTrainingRecord:
-    now = datetime.now(UTC)
-    training_spec = plan.training_spec(planned)
-    result = TrainingResult(
-        spec=training_spec,
-        selection=selection,
-        scoring={t: v + 0.05 for t, v in selection.items()},
-        curve=[EpochRecord(epoch=1, train_loss=1.0, validation_loss=1.0, validation_losses={}, seconds=0.1)],
-        best_epoch=1,
-        epochs_run=1,
-        wall_seconds=3.0,
-        flops_per_sample=1.0,
-        parameters=1,
-        device="cpu",
-    )
-    record = TrainingRecord(
-        key=planned.key,
-        spec=training_spec,
-        state=TrainingState.SUCCEEDED,
-        attempts=1,
-        result=result,
-        wall_seconds=3.0,
-        created_at=now,
-        updated_at=now,
-    )
-    return JobTrainingRecord(training=record, reused=False)
+    return stored_training(plan, planned, selection, wall_seconds=3.0)
 
 
 def test_the_result_reports_the_baselines_and_the_search_never_measures_them() -> None:

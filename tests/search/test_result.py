@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 
 import pytest
 
@@ -12,9 +11,8 @@ from grouping import budget_curve
 from search.plan import Plan, make_plan
 from search.result import search_result
 from search.spec import DEFAULT_SOLVE_TIME_LIMIT, JobSpec
-from search.states import TrainingState
-from search.store.models import JobTrainingRecord, TrainingRecord
-from workers.spec import EpochRecord, TrainingResult
+from search.store.models import JobTrainingRecord
+from tests.results import stored_training
 
 Losses = Callable[[tuple[str, ...], float, int], dict[str, float]]
 
@@ -34,40 +32,11 @@ def clustered(tasks: tuple[str, ...], group: tuple[str, ...], capacity: float, s
 def records(plan: Plan, losses: Losses, failed: Iterable[tuple[str, ...]] = ()) -> list[JobTrainingRecord]:
     """Every planned training as the store returns it: succeeded with ``losses``, or failed for the groups
     in ``failed``."""
-    now = datetime.now(UTC)
-    out = []
-    for planned in plan.trainings:
-        spec = plan.training_spec(planned)
-        group = tuple(planned.tasks)
-        fail = group in set(failed)
-        selection = losses(group, planned.capacity, planned.seed)
-        result = TrainingResult(
-            spec=spec,
-            selection=selection,
-            scoring={t: v + 0.05 for t, v in selection.items()},
-            curve=[
-                EpochRecord(epoch=1, train_loss=1.0, validation_loss=1.0, validation_losses={}, seconds=0.1)
-            ],
-            best_epoch=1,
-            epochs_run=1,
-            wall_seconds=2.0,
-            flops_per_sample=1.0,
-            parameters=1,
-            device="cpu",
-        )
-        training = TrainingRecord(
-            key=planned.key,
-            spec=spec,
-            state=TrainingState.FAILED if fail else TrainingState.SUCCEEDED,
-            attempts=1,
-            result=None if fail else result,
-            error="boom" if fail else None,
-            wall_seconds=2.0,
-            created_at=now,
-            updated_at=now,
-        )
-        out.append(JobTrainingRecord(training=training, reused=False))
-    return out
+    dead = set(failed)
+    return [
+        stored_training(plan, t, losses(tuple(t.tasks), t.capacity, t.seed), failed=tuple(t.tasks) in dead)
+        for t in plan.trainings
+    ]
 
 
 def job(tasks: tuple[str, ...], **fields: object) -> JobSpec:
