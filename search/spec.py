@@ -34,6 +34,12 @@ DEFAULT_MAX_TRAININGS = 1024  # 2^10: larger plans need `allow_large: true`
 DEFAULT_ESA_FIDELITY = 0.2  # the paper's early-stopping approximation judges networks at 20% of training
 
 
+def repeated(names: list[str]) -> list[str]:
+    """The names listed more than once, sorted."""
+    seen: set[str] = set()
+    return sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+
+
 class Resources(BaseModel):
     """Resources of one training (one Ray Tune trial)."""
 
@@ -88,8 +94,7 @@ class Baselines(BaseModel):
     @field_validator("weighting", "architectures")
     @classmethod
     def _once(cls, names: list[str]) -> list[str]:
-        seen: set[str] = set()
-        duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+        duplicates = repeated(names)
         if duplicates:
             raise ValueError(f"{', '.join(duplicates)} listed twice: list each once")
         return names
@@ -224,8 +229,7 @@ class JobSpec(BaseModel):
     @field_validator("tasks")
     @classmethod
     def _tasks(cls, tasks: list[str]) -> list[str]:
-        seen: set[str] = set()
-        duplicates = sorted({t for t in tasks if t in seen or seen.add(t)})  # type: ignore[func-returns-value]
+        duplicates = repeated(tasks)
         if duplicates:
             raise ValueError(f"duplicate tasks {duplicates}: list each task once")
         return tasks
