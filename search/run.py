@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,7 +164,8 @@ class JobRun:
             asked |= {r.key() for r in requests}
             if not requests:
                 continue
-            if any(prepared.plan.from_request(r).key not in prepared.plan.by_key() for r in requests):
+            known = prepared.plan.by_key()
+            if any(prepared.plan.from_request(r).key not in known for r in requests):
                 prepared.plan = prepared.plan.extended(requests)
                 self.store.update_job(self.job_id, plan=prepared.plan)
             planned = [prepared.plan.from_request(r) for r in requests]
@@ -181,16 +182,8 @@ class JobRun:
         """Link a round's trainings to the job (those already succeeded are reused) and count them in the
         progress; the trainings still to run."""
         keys = [t.key for t in planned]
-        records = self.store.ensure_trainings({t.key: prepared.plan.training_spec(t) for t in planned})
-        linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
-        already = {k for k in keys if records[k].state == TrainingState.SUCCEEDED}
-        self.store.link_job_trainings(self.job_id, keys, reused=already - linked)
-        metrics.count_reused(len(already - linked))
-        reused = sum(
-            1 for jt in self.store.job_trainings(self.job_id) if jt.reused and jt.training.key in keys
-        )
+        already, reused = self._link(prepared.plan, planned)
         todo = [t for t in planned if t.key not in already]
-        self._reset_stale([t.key for t in todo])
         labels = [t.request(job.spec.tasks).label() for t in planned]
         prepared.tracker.add_round(index, why, keys, labels, already, reused)
         self.publish(prepared.tracker, force=True)
@@ -205,6 +198,21 @@ class JobRun:
         )
         return todo
 
+    def _link(self, plan: Plan, planned: Sequence[PlannedTraining]) -> tuple[set[str], int]:
+        """Store ``planned`` (a round's or the baselines' trainings) and link them to the job, those already
+        succeeded (by any job) as reused; a stale unfinished one is reset. The keys already succeeded, and
+        how many of ``planned`` the job counts as reused."""
+        keys = [t.key for t in planned]
+        records = self.store.ensure_trainings({t.key: plan.training_spec(t) for t in planned})
+        linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
+        done = {k for k in keys if records[k].state == TrainingState.SUCCEEDED}
+        self.store.link_job_trainings(self.job_id, keys, reused=done - linked)
+        metrics.count_reused(len(done - linked))
+        self._reset_stale([k for k in keys if k not in done])
+        links = self.store.job_trainings(self.job_id)
+        wanted = set(keys)
+        return done, sum(1 for jt in links if jt.reused and jt.training.key in wanted)
+
     def baselines(self, job: JobRecord, prepared: Prepared) -> JobRecord | None:
         """Train the stronger baselines (:mod:`search.baselines`) once the search's rounds have ended, in
         their own progress phase: those already in the store (any job's) are reused, the rest run on Ray
@@ -216,14 +224,8 @@ class JobRun:
         if not planned:
             return None
         keys = [b.key for b in planned]
-        records = self.store.ensure_trainings({b.key: prepared.plan.training_spec(b) for b in planned})
-        linked = {jt.training.key for jt in self.store.job_trainings(self.job_id)}
-        done = {k for k in keys if records[k].state == TrainingState.SUCCEEDED}
-        self.store.link_job_trainings(self.job_id, keys, reused=done - linked)
+        done, reused = self._link(prepared.plan, planned)
         todo = [b for b in planned if b.key not in done]
-        self._reset_stale([b.key for b in todo])
-        links = self.store.job_trainings(self.job_id)
-        reused = sum(1 for jt in links if jt.reused and jt.training.key in keys)
         tracker = ProgressTracker(keys, done, reused, phase="baselines")
         names = ", ".join(dict.fromkeys(b.name for b in planned))
         tracker.add_round(1, f"stronger baselines: {names}", [], [], [], 0)
