@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grouping.strategies import TrainingRequest
+from grouping.strategies import FixedPlanStrategy, TrainingRequest
 from search.keys import training_key
 from search.spec import JobSpec
 from workers.spec import (
@@ -288,12 +288,10 @@ def planned_size(spec: JobSpec) -> int:
 
 
 def _strategy_size(spec: JobSpec) -> int:
-    n = len(spec.tasks)
-    extra_singles = len([c for c in spec.capacities.singles if c not in spec.capacities.subsets])
-    if spec.approximation in ("exhaustive", "esa", "hoa"):
-        subsets = n + n * (n - 1) // 2 if spec.approximation == "hoa" else 2**n - 1
-        return (subsets * len(spec.capacities.subsets) + n * extra_singles) * spec.seed_count
-    first = spec.strategy().next_round([])
+    strategy = spec.strategy()
+    if isinstance(strategy, FixedPlanStrategy):
+        return strategy.size()  # counted, never listed: 2^n - 1 for 40 tasks is a number, not a list
+    first = strategy.next_round([])
     return 0 if first is None else len(first.requests)
 
 

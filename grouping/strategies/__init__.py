@@ -18,7 +18,13 @@ from grouping.strategies.base import (
     drive,
 )
 from grouping.strategies.cost import CostModel, compute_share, exhaustive_plan
-from grouping.strategies.fixed import EsaStrategy, ExhaustiveStrategy, HoaStrategy
+from grouping.strategies.fixed import (
+    EsaStrategy,
+    ExhaustiveStrategy,
+    FixedPlanStrategy,
+    HoaStrategy,
+    SubsetOptions,
+)
 from grouping.strategies.registry import STRATEGIES, make_strategy, register
 from grouping.strategies.surrogate import Prior
 from grouping.strategies.tag import TagOptions, TagStrategy, tag_loss_table
@@ -31,6 +37,7 @@ __all__ = [
     "CostModel",
     "EsaStrategy",
     "ExhaustiveStrategy",
+    "FixedPlanStrategy",
     "HoaStrategy",
     "Measurement",
     "Prediction",
@@ -38,6 +45,7 @@ __all__ = [
     "Problem",
     "Round",
     "Strategy",
+    "SubsetOptions",
     "TagOptions",
     "TagStrategy",
     "TrainingFailed",

@@ -71,6 +71,18 @@ def test_large_exhaustive_plan_needs_explicit_permission() -> None:
     assert planned_size(spec(tasks=tasks, allow_large=True)) == 2**11 - 1 + 11
 
 
+def test_partial_and_listed_exhaustive_plans_are_counted_and_allowed_for_many_tasks() -> None:
+    tasks = [f"t{i}" for i in range(14)]
+    with pytest.raises(ValueError, match="16397 trainings.*use approximation 'hoa'"):
+        make_plan(spec(tasks=tasks), "fp")  # every subset of 14 tasks: refused with the cheaper approximation named
+    partial = spec(tasks=tasks, approximation_options={"max_group_size": 2})
+    assert planned_size(partial) == 14 + 91 + 14 == len(make_plan(partial, "fp").trainings)
+    listed = spec(tasks=tasks, approximation_options={"groups": [tasks, tasks[:5]]})
+    assert planned_size(listed) == 14 + 2 + 14
+    with pytest.raises(ValueError, match="the group \\['t1', 'x'\\] names 'x'"):
+        spec(tasks=tasks, approximation_options={"groups": [["t1", "x"]]})
+
+
 def test_esa_defaults_to_a_fifth_of_the_schedule_and_costs_less() -> None:
     full = make_plan(spec(), "fp")
     esa = make_plan(spec(approximation="esa"), "fp")
