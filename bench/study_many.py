@@ -97,13 +97,13 @@ class ManyPart:
         return {**self._common(), "approximation": "exhaustive", "approximation_options": options}
 
     def groups_spec(self, groups: list[list[str]], seeds: int = 1) -> dict[str, Any]:
+        """Exhaustive over the singles and ``groups``; with several seeds (the noise job) no half singles,
+        which the noise figures do not use."""
         options = {"groups": groups}
-        return {
-            **self._common(),
-            "approximation": "exhaustive",
-            "approximation_options": options,
-            "seeds": seeds,
-        }
+        spec = {**self._common(), "approximation": "exhaustive", "approximation_options": options}
+        if seeds > 1:
+            spec |= {"seeds": seeds, "capacities": {"subsets": [1.0], "singles": []}}
+        return spec
 
 
 def _tox21() -> ManyPart:
