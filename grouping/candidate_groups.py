@@ -5,7 +5,9 @@ which stops being possible beyond a dozen tasks. Here the candidate groups come 
 table (:mod:`grouping.affinity`: measured pairs, or predicted pair gains) in the spirit of the paper's
 observation that groups of mutually helpful tasks do best:
 
-* every single task and every pair (the plan trains them anyway);
+* every single task and every pair (the plan trains them anyway), and the all-task group (the paper's 1-SNT
+  baseline: without it no budget below n / max_size SNT could be served, and the study's wq part showed the
+  all-task network can be the best choice);
 * **cliques** of the *positive-transfer graph* (an edge where the mean gain of the pair exceeds ``min_gain``)
   of 3 to ``max_size`` tasks, and its **communities** (greedy modularity, weighted by the gains) of that size;
 * **beam growth**: for every task, a beam of ``beam_width`` groups containing it, grown one task at a time up
@@ -16,7 +18,7 @@ observation that groups of mutually helpful tasks do best:
 A group of three tasks or more is kept only if the gain of each of its pairs is known (both directions), so
 that HOA can predict it (:func:`grouping.hoa.higher_order_approximation` with ``groups``).
 
-At most ``n + n(n-1)/2 + n * beam_width * (max_size - 2) + max_cliques + n`` groups, whatever n. The result
+At most ``n + n(n-1)/2 + n * beam_width * (max_size - 2) + max_cliques + n + 1`` groups, whatever n. The result
 is deterministic (sorted by size, then task indices; ties in the beam by task indices). Departure from the
 paper: it has no such step (it enumerates all subsets); MTG-Net (Song et al., NeurIPS 2022) and TAG (Fifty et
 al., NeurIPS 2021) also rank groups by predicted gain instead.
@@ -99,7 +101,7 @@ def candidate_groups(
     affinity: AffinityTable, options: CandidateGroupOptions | None = None
 ) -> list[tuple[str, ...]]:
     """Promising groups of ``affinity``'s tasks (see the module doc), as task-name tuples in table order,
-    sorted by size then task indices; every single and every pair included."""
+    sorted by size then task indices; every single, every pair and the all-task group included."""
     options = options or CandidateGroupOptions()
     tasks = affinity.tasks
     n = len(tasks)
@@ -108,6 +110,7 @@ def candidate_groups(
         raise ValueError(f"the affinity matrix is {gain.shape}, expected ({n}, {n}) for {n} tasks")
     groups: set[tuple[int, ...]] = {(i,) for i in range(n)}
     groups.update(itertools.combinations(range(n), 2))
+    groups.add(tuple(range(n)))
     graph = transfer_graph(affinity, options.min_gain)
     for clique in itertools.islice(nx.find_cliques(graph), options.max_cliques):
         if 3 <= len(clique) <= options.max_size:

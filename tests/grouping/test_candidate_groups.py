@@ -34,7 +34,7 @@ def planted_affinity(n: int, cluster: int, seed: int = 0) -> tuple[AffinityTable
 
 
 def bound(n: int, options: CandidateGroupOptions) -> int:
-    return n + n * (n - 1) // 2 + n * options.beam_width * (options.max_size - 2) + options.max_cliques + n
+    return n + n * (n - 1) // 2 + n * options.beam_width * (options.max_size - 2) + options.max_cliques + n + 1
 
 
 @pytest.mark.parametrize("n", [12, 16, 20, 27, 33, 40])
@@ -48,7 +48,8 @@ def test_candidate_groups_never_list_2_to_the_n(n):
     tasks = affinity.tasks
     sizes = [len(g) for g in groups]
     assert sizes.count(1) == n and sizes.count(2) == n * (n - 1) // 2  # every single and pair
-    assert max(sizes) <= options.max_size
+    assert groups[-1] == tasks and sizes.count(n) == 1  # and the all-task group
+    assert max(sizes[:-1]) <= options.max_size
     for g in groups:  # task order of the table, sorted by size then indices
         assert list(g) == sorted(g, key=tasks.index)
     assert groups == sorted(groups, key=lambda g: (len(g), [tasks.index(t) for t in g]))
@@ -71,8 +72,10 @@ def test_planted_clusters_are_found():
     groups = {frozenset(affinity.tasks.index(t) for t in g) for g in candidate_groups(affinity)}
     for cluster in clusters:
         assert frozenset(cluster) in groups
-    # a group mixing two clusters is never grown: adding across lowers the predicted gain
-    assert not any(len(g) >= 3 and len({i // 4 for i in g}) > 1 for g in groups)
+    # a group mixing two clusters is never grown (adding across lowers the predicted gain); only the all-task
+    # group, always a candidate, spans them
+    assert not any(3 <= len(g) < 24 and len({i // 4 for i in g}) > 1 for g in groups)
+    assert frozenset(range(24)) in groups
 
 
 def test_predicted_gain_is_the_hoa_mean():
