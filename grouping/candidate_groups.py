@@ -18,10 +18,10 @@ observation that groups of mutually helpful tasks do best:
 A group of three tasks or more is kept only if the gain of each of its pairs is known (both directions), so
 that HOA can predict it (:func:`grouping.hoa.higher_order_approximation` with ``groups``).
 
-At most ``n + n(n-1)/2 + n * beam_width * (max_size - 2) + max_cliques + n + 1`` groups, whatever n. The result
-is deterministic (sorted by size, then task indices; ties in the beam by task indices). Departure from the
-paper: it has no such step (it enumerates all subsets); MTG-Net (Song et al., NeurIPS 2022) and TAG (Fifty et
-al., NeurIPS 2021) also rank groups by predicted gain instead.
+At most ``n + n(n-1)/2 + n * beam_width * (max_size - 2) + max_cliques + n + 1`` groups, whatever n. The
+result is deterministic (sorted by size, then task indices; ties in the beam by task indices). Departure from
+the paper: it has no such step (it enumerates all subsets); MTG-Net (Song et al., NeurIPS 2022) and TAG (Fifty
+et al., NeurIPS 2021) also rank groups by predicted gain instead.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def planted_affinity(n: int, cluster: int, seed: int = 0) -> tuple[AffinityTable
 
 
 def bound(n: int, options: CandidateGroupOptions) -> int:
-    return n + n * (n - 1) // 2 + n * options.beam_width * (options.max_size - 2) + options.max_cliques + n + 1
+    grown = n * options.beam_width * (options.max_size - 2)
+    return n + n * (n - 1) // 2 + grown + options.max_cliques + n + 1
 
 
 @pytest.mark.parametrize("n", [12, 16, 20, 27, 33, 40])

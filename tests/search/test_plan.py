@@ -73,8 +73,8 @@ def test_large_exhaustive_plan_needs_explicit_permission() -> None:
 
 def test_partial_and_listed_exhaustive_plans_are_counted_and_allowed_for_many_tasks() -> None:
     tasks = [f"t{i}" for i in range(14)]
-    with pytest.raises(ValueError, match="16397 trainings.*use approximation 'hoa'"):
-        make_plan(spec(tasks=tasks), "fp")  # every subset of 14 tasks: refused with the cheaper approximation named
+    with pytest.raises(ValueError, match=r"16397 trainings.*use approximation 'hoa'"):
+        make_plan(spec(tasks=tasks), "fp")  # every subset of 14 tasks: refused, a cheaper approximation named
     partial = spec(tasks=tasks, approximation_options={"max_group_size": 2})
     assert planned_size(partial) == 14 + 91 + 14 == len(make_plan(partial, "fp").trainings)
     listed = spec(tasks=tasks, approximation_options={"groups": [tasks, tasks[:5]]})
