@@ -151,3 +151,24 @@ def test_restricted_hoa_on_many_tasks_and_its_errors():
     sparse_pairs = table.select(predicate=lambda r: r.candidate != Candidate(("t0", "t1")))
     with pytest.raises(MissingPairError, match="no pair network t0,t1"):
         higher_order_approximation(sparse_pairs, groups=[("t0", "t1", "t2")])
+
+
+def test_above_twelve_tasks_every_budget_from_one_snt_can_be_served():
+    """The all-task network is always a candidate, so HOA's sparse table serves 1 SNT (before it was added,
+    budgets below n / max_size SNT had no selection: the wq study part)."""
+    from grouping.service import predicted_table
+    from grouping.solver import budget_curve
+
+    n = 14
+    tasks = [f"t{i}" for i in range(n)]
+    rng = np.random.default_rng(3)
+    rows = [TableRow(Candidate((t,)), {t: 1.0}) for t in tasks]
+    rows += [
+        TableRow(Candidate(p), {t: float(rng.uniform(1.0, 1.3)) for t in p})
+        for p in itertools.combinations(tasks, 2)
+    ]
+    predicted = predicted_table(LossTable(tasks, rows))
+    everything = Candidate(tuple(tasks))
+    assert predicted[everything].predicted  # every pair hurts here, yet the all-task network is predicted
+    curve = budget_curve(predicted, [1.0, 2.0])
+    assert [g.networks[0].tasks for g in curve.curve[:1]] == [tasks]
