@@ -355,6 +355,47 @@ def _percent(value: float | None, against: float | None) -> str:
     return f"{100 * (value - against) / against:+.1f}%"
 
 
+def _networks_text(networks: list[str], n: int) -> str:
+    """The chosen networks, short: the all-task network named, large groups by their size."""
+    out = []
+    for label in networks:
+        tasks = label.removesuffix("@0.5").split(",")
+        half = " (half)" if label.endswith("@0.5") else ""
+        if len(tasks) == n:
+            out.append(f"all-task{half}")
+        elif len(tasks) > 4:
+            out.append(f"{len(tasks)}-task network{half}")
+        else:
+            out.append("{" + ", ".join(tasks) + "}" + half)
+    return " + ".join(out)
+
+
+def markdown_part(data: dict[str, Any]) -> str:
+    """docs/study.md's table of a part: per budget the choice, its test total and its differences."""
+    n = len(data["tasks"])
+    all_task = data["baselines"]["all-task network (1 SNT)"]
+    random_rows = {r["budget"]: r for r in data.get("random", [])}
+    partial = {r["budget"]: r["measured_test"] for r in data.get("partial", {}).get("curve", [])}
+    lines = [
+        "| budget (SNT) | chosen networks (HOA, finalized) | test total | vs all-task | vs random mean "
+        "(random min..max) | vs partial check |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in data["finalized"]:
+        r = random_rows.get(f["budget"])
+        spread = (
+            "-"
+            if r is None
+            else f"{_percent(f['measured_test'], r['mean'])} ({r['min']:.4f}..{r['max']:.4f})"
+        )
+        lines.append(
+            f"| {f['budget']:g} | {_networks_text(f['networks'], n)} | {fmt(f['measured_test'], '.4f')} | "
+            f"{_percent(f['measured_test'], all_task)} | {spread} | "
+            f"{_percent(f['measured_test'], partial.get(f['budget']))} |"
+        )
+    return "\n".join(lines)
+
+
 def print_part(data: dict[str, Any]) -> None:
     print(
         f"\n{data['part']}: {len(data['tasks'])} tasks, {data['candidates_in_table']} candidates in the table"
@@ -415,7 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = args.out / "study" / f"many-{args.part}.json"
     if args.markdown:
-        print_part(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        print_part(data)
+        print()
+        print(markdown_part(data))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     started = time.monotonic()
