@@ -149,7 +149,6 @@ def _taskonomy9() -> ManyPart:
         budgets=[1.0, 2.0, 3.0, 4.0],
         partial_size=None,  # 84 triples at 35-60 s each: over the part's hour on this machine
         draws=3,
-        noise_seeds=1,  # the taskonomy parts above measured its seed noise (0.46-1.18% of the total)
     )
 
 
