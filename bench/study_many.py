@@ -354,13 +354,19 @@ def _percent(value: float | None, against: float | None) -> str:
     return f"{100 * (value - against) / against:+.1f}%"
 
 
-def _networks_text(networks: list[str], n: int) -> str:
+def _label_tasks(label: str, tasks: list[str]) -> list[str]:
+    """A network label's tasks: comma-separated, or concatenated where every task name is one letter."""
+    body = label.removesuffix("@0.5")
+    return list(body) if all(len(t) == 1 for t in tasks) else body.split(",")
+
+
+def _networks_text(networks: list[str], all_tasks: list[str]) -> str:
     """The chosen networks, short: the all-task network named, large groups by their size."""
     out = []
     for label in networks:
-        tasks = label.removesuffix("@0.5").split(",")
+        tasks = _label_tasks(label, all_tasks)
         half = " (half)" if label.endswith("@0.5") else ""
-        if len(tasks) == n:
+        if len(tasks) == len(all_tasks):
             out.append(f"all-task{half}")
         elif len(tasks) > 4:
             out.append(f"{len(tasks)}-task network{half}")
@@ -371,7 +377,6 @@ def _networks_text(networks: list[str], n: int) -> str:
 
 def markdown_part(data: dict[str, Any]) -> str:
     """docs/study.md's table of a part: per budget the choice, its test total and its differences."""
-    n = len(data["tasks"])
     all_task = data["baselines"]["all-task network (1 SNT)"]
     random_rows = {r["budget"]: r for r in data.get("random", [])}
     partial = {r["budget"]: r["measured_test"] for r in data.get("partial", {}).get("curve", [])}
@@ -388,7 +393,8 @@ def markdown_part(data: dict[str, Any]) -> str:
             else f"{_percent(f['measured_test'], r['mean'])} ({r['min']:.4f}..{r['max']:.4f})"
         )
         lines.append(
-            f"| {f['budget']:g} | {_networks_text(f['networks'], n)} | {fmt(f['measured_test'], '.4f')} | "
+            f"| {f['budget']:g} | {_networks_text(f['networks'], data['tasks'])} | "
+            f"{fmt(f['measured_test'], '.4f')} | "
             f"{_percent(f['measured_test'], all_task)} | {spread} | "
             f"{_percent(f['measured_test'], partial.get(f['budget']))} |"
         )
