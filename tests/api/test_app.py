@@ -161,6 +161,8 @@ def test_malformed_bodies(
         ({"dataset": {"name": "planted", "params": {"groups": []}}}, "groups"),
         ({"resources": {"cpus": -1}}, "resources.cpus"),
         ({"training": {"epochs": 0}}, "training.epochs"),
+        ({"approximation_options": {"groups": [["a1", "zz"]]}}, "the group ['a1', 'zz'] names 'zz'"),
+        ({"approximation_options": {"max_group_size": 0}}, "max_group_size"),
     ],
 )
 def test_bad_specs_are_422_with_the_field_named(client: TestClient, change: dict, expected: str) -> None:
