@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from grouping.strategies import FixedPlanStrategy, TrainingRequest
+from grouping.strategies import TrainingRequest
 from search.keys import training_key
 from search.spec import JobSpec
 from workers.spec import (
@@ -284,15 +284,7 @@ def planned_size(spec: JobSpec) -> int:
     """Number of trainings of the first round and the baselines without building them for the fixed plans
     (cheap, for the validation of huge specs); the others ask their strategy (a handful of tasks)."""
     baselines = (len(spec.baselines.weighting) + len(spec.baselines.architectures)) * spec.seed_count
-    return baselines + _strategy_size(spec)
-
-
-def _strategy_size(spec: JobSpec) -> int:
-    strategy = spec.strategy()
-    if isinstance(strategy, FixedPlanStrategy):
-        return strategy.size()  # counted, never listed: 2^n - 1 for 40 tasks is a number, not a list
-    first = strategy.next_round([])
-    return 0 if first is None else len(first.requests)
+    return baselines + spec.strategy().size()  # the fixed plans count theirs: 2^40 - 1 is never listed
 
 
 def check_plan_size(spec: JobSpec) -> int:

@@ -18,13 +18,7 @@ from grouping.strategies.base import (
     drive,
 )
 from grouping.strategies.cost import CostModel, compute_share, exhaustive_plan
-from grouping.strategies.fixed import (
-    EsaStrategy,
-    ExhaustiveStrategy,
-    FixedPlanStrategy,
-    HoaStrategy,
-    SubsetOptions,
-)
+from grouping.strategies.fixed import EsaStrategy, ExhaustiveStrategy, HoaStrategy
 from grouping.strategies.registry import STRATEGIES, make_strategy, register
 from grouping.strategies.surrogate import Prior
 from grouping.strategies.tag import TagOptions, TagStrategy, tag_loss_table
@@ -37,7 +31,6 @@ __all__ = [
     "CostModel",
     "EsaStrategy",
     "ExhaustiveStrategy",
-    "FixedPlanStrategy",
     "HoaStrategy",
     "Measurement",
     "Prediction",
@@ -45,7 +38,6 @@ __all__ = [
     "Problem",
     "Round",
     "Strategy",
-    "SubsetOptions",
     "TagOptions",
     "TagStrategy",
     "TrainingFailed",

@@ -270,6 +270,12 @@ class Strategy(ABC):
     def predict(self, measured: Sequence[Measurement]) -> Prediction:
         """The loss table (predicted rows flagged) from the measurements."""
 
+    def size(self) -> int:
+        """Number of trainings of the first round (what a submission is checked against): by default the
+        first round asked for; a strategy whose plan is large overrides it to count without listing."""
+        first = self.next_round([])
+        return 0 if first is None else len(first.requests)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.problem.n_tasks} tasks, {self.options!r})"
 

@@ -78,7 +78,7 @@ class FixedPlanStrategy(Strategy):
         return self.problem.all_candidates()
 
     def size(self) -> int:
-        """Number of trainings of the plan, counted without listing it (the validation of huge specs)."""
+        """Number of trainings of the plan (candidates x seeds), without building the requests."""
         return len(self.candidates()) * self.problem.seeds
 
     def plan(self) -> list[TrainingRequest]:
