@@ -47,7 +47,7 @@ from study import ROOT, SHARED, _run, dump_json, fmt, open_study_store
 from grouping.affinity import pairwise_affinity
 from grouping.budgets import parse_budgets
 from grouping.candidates import FULL
-from grouping.evaluation import random_partition, served_total
+from grouping.evaluation import gap_percent, random_partition, served_total
 from grouping.table import LossTable
 
 log = logging.getLogger("study-many")
@@ -349,9 +349,8 @@ def run_part(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _percent(value: float | None, against: float | None) -> str:
     """``value`` against ``against`` in percent (signed), or '-'."""
-    if value is None or against is None:
-        return "-"
-    return f"{100 * (value - against) / against:+.1f}%"
+    gap = gap_percent(value, against)
+    return "-" if gap is None else f"{gap:+.1f}%"
 
 
 def _label_tasks(label: str, tasks: list[str]) -> list[str]:

@@ -118,6 +118,18 @@ class FixedPlanStrategy(Strategy):
         )
 
 
+def _group_fault(group: list[str], tasks: Sequence[str]) -> str | None:
+    """What is wrong with a listed group (None: nothing)."""
+    unknown = [t for t in group if t not in tasks]
+    if unknown:
+        return f"names {', '.join(map(repr, unknown))}, not a task of the job"
+    if not group:
+        return "is empty"
+    if len(set(group)) != len(group):
+        return "lists a task twice"
+    return None
+
+
 class SubsetPlanStrategy(FixedPlanStrategy):
     """A fixed plan over the subsets :class:`SubsetOptions` select (every subset by default)."""
 
@@ -125,17 +137,11 @@ class SubsetPlanStrategy(FixedPlanStrategy):
 
     def __init__(self, problem: Problem, options: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__(problem, options)
-        known = set(problem.tasks)
         for group in self.options.groups or []:  # type: ignore[attr-defined]
-            unknown = [t for t in group if t not in known]
-            if unknown or not group or len(set(group)) != len(group):
-                what = (
-                    f"names {', '.join(map(repr, unknown))}, not a task of the job"
-                    if unknown
-                    else ("is empty" if not group else "lists a task twice")
-                )
+            fault = _group_fault(group, problem.tasks)
+            if fault:
                 raise ValueError(
-                    f"{self.name} options: groups: the group {group} {what}; give each group as distinct "
+                    f"{self.name} options: groups: the group {group} {fault}; give each group as distinct "
                     f"task names from: {', '.join(problem.tasks)}"
                 )
 
