@@ -94,17 +94,20 @@ def build_dataset(spec: JobSpec) -> Dataset:
     return dataset
 
 
-def check_training(spec: JobSpec) -> None:
-    """The loss weighting method and its options, against the registry (they would fail every training)."""
+def check_weighting(name: str, field: str = "training.weighting") -> Any:
+    """The loss weighting method ``name`` of the registry (its class); SpecError at ``field`` if unknown."""
     from workers.weighting import WEIGHTINGS
 
-    settings = spec.training
-    method = WEIGHTINGS.get(settings.weighting)
+    method = WEIGHTINGS.get(name)
     if method is None:
-        raise SpecError(
-            "training.weighting",
-            f"unknown method {settings.weighting!r}; choose one of {', '.join(sorted(WEIGHTINGS))}",
-        )
+        raise SpecError(field, f"unknown method {name!r}; choose one of {', '.join(sorted(WEIGHTINGS))}")
+    return method
+
+
+def check_training(spec: JobSpec) -> None:
+    """The loss weighting method and its options, against the registry (they would fail every training)."""
+    settings = spec.training
+    method = check_weighting(settings.weighting)
     try:
         method.parse_options(dict(settings.weighting_options))
     except ValueError as exc:
@@ -137,14 +140,8 @@ def check_architecture(
 def check_baselines(spec: JobSpec, input_kind: str) -> None:
     """The stronger baselines (``baselines``): weighting methods of the registry, architectures of the
     registry that apply to the dataset's input kind (each trains with its default options)."""
-    from workers.weighting import WEIGHTINGS
-
     for name in spec.baselines.weighting:
-        if name not in WEIGHTINGS:
-            raise SpecError(
-                "baselines.weighting",
-                f"unknown method {name!r}; choose one of {', '.join(sorted(WEIGHTINGS))}",
-            )
+        check_weighting(name, field="baselines.weighting")
     for name in spec.baselines.architectures:
         check_architecture(name, {}, input_kind, field="baselines.architectures")
 
@@ -227,6 +224,7 @@ __all__ = [
     "check_model",
     "check_resources",
     "check_training",
+    "check_weighting",
     "local_capacity",
     "prepare",
     "submit_job",
