@@ -354,9 +354,12 @@ def _percent(value: float | None, against: float | None) -> str:
 
 
 def _label_tasks(label: str, tasks: list[str]) -> list[str]:
-    """A network label's tasks: comma-separated, or concatenated where every task name is one letter."""
+    """A network label's tasks, the inverse of :meth:`grouping.candidates.Candidate.label`: comma-separated,
+    one task, or one-letter task names concatenated."""
     body = label.removesuffix("@0.5")
-    return list(body) if all(len(t) == 1 for t in tasks) else body.split(",")
+    if "," in body:
+        return body.split(",")
+    return [body] if body in tasks else list(body)
 
 
 def _networks_text(networks: list[str], all_tasks: list[str]) -> str:
